@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what Sandgate needs on a Debian/Ubuntu machine, then the Python and
+# Node dependencies. Safe to run again: each step checks before it acts.
+# Used by `make run`, `make test` and `make bench`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: bubblewrap isolates sandboxes; setpriv (util-linux) drops
+# privileges before bwrap; Debian's python3 builds the venv because the sandbox
+# must be able to read the interpreter (a pyenv under /root is not readable by
+# the unprivileged sandbox uid); node/npm provide buf for proto lint.
+need_pkgs=()
+command -v bwrap >/dev/null || need_pkgs+=(bubblewrap)
+command -v setpriv >/dev/null || need_pkgs+=(util-linux)
+[ -x /usr/bin/python3 ] || need_pkgs+=(python3)
+/usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || need_pkgs+=(python3-venv)
+[ -f /usr/include/python3.11/Python.h ] || [ -n "$(ls /usr/include/python3*/Python.h 2>/dev/null)" ] || need_pkgs+=(python3-dev)
+command -v npm >/dev/null || need_pkgs+=(nodejs npm)
+
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "==> installing Debian packages: ${need_pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  else
+    echo "Sandgate needs these Debian packages. Run:" >&2
+    echo "  sudo apt-get install -y ${need_pkgs[*]}" >&2
+    exit 1
+  fi
+fi
+
+stamp=.venv/.sandgate-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "==> creating .venv (Debian python3) and installing Python dependencies"
+  [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  touch "$stamp"
+fi
+
+nstamp=node_modules/.sandgate-installed
+if [ ! -f "$nstamp" ] || [ package.json -nt "$nstamp" ]; then
+  echo "==> installing Node dev tools (buf)"
+  npm install --no-audit --no-fund --silent
+  touch "$nstamp"
+fi
