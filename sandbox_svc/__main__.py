@@ -1,0 +1,33 @@
+"""``python -m sandbox_svc [--config custom.env]``: run the control plane alone."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from sandbox_svc.errors import SandboxError
+from sandbox_svc.server import serve
+from sandbox_svc.settings import SandboxServiceSettings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="sandbox_svc", description="Run Sandgate's SandboxService (gRPC control plane).")
+    parser.add_argument("--config", type=Path,
+                        help="env file with SANDGATE_* or AgentScope-style keys (PORT, POOL_SIZE…)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = SandboxServiceSettings.load(args.config)
+        asyncio.run(serve(settings))
+    except (SandboxError, FileNotFoundError, ValueError) as exc:
+        print(f"sandbox_svc: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""The local isolation backend: bubblewrap + cgroups on this Linux host.
+
+Layout under ``state_dir`` (root-owned, mode 0711 so the unprivileged sandbox
+uids can traverse but not list it)::
+
+    etc/                       synthetic passwd, group, hosts (shared, read-only)
+    sb/<id>/workspace          /workspace inside, owned by the sandbox's host uid
+    sb/<id>/run                /run/sandgate inside: sandboxd.sock, token
+    sb/<id>/sandbox.log        what bwrap and sandboxd printed
+"""
+
+from __future__ import annotations
+
+import asyncio
+import compileall
+import logging
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from sandbox_svc.errors import BackendError, IsolationUnavailableError
+from sandbox_svc.local.bwrap import (
+    INNER_UID,
+    SandboxLayout,
+    bwrap_argv,
+    launcher_argv,
+    sandbox_env,
+    sandboxd_command,
+)
+from sandbox_svc.local.cgroups import CgroupDriver, CgroupLimits, detect_cgroups
+from sandbox_svc.templates import Template
+
+__all__ = ["LaunchSpec", "LocalBackend"]
+
+logger = logging.getLogger(__name__)
+
+_UNIX_PATH_MAX = 107
+_READY_TIMEOUT_S = 20.0
+# Packages whose source sandboxd needs inside the sandbox.
+_PACKAGES = ("sandgate", "sandbox_svc")
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    sandbox_id: str
+    template: Template
+    host_uid: int
+    token: str
+
+
+def _check_traversable(path: Path, why: str) -> None:
+    """Every directory above ``path`` must be searchable by other users."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            raise IsolationUnavailableError(
+                f"{parent} (mode {stat.filemode(mode)}) is not searchable by other users, so "
+                f"sandboxes cannot reach {path} ({why}). Move the checkout somewhere "
+                f"world-searchable (e.g. under /opt or /srv) or run: chmod o+x {parent}"
+            )
+
+
+class LocalBackend:
+    """Starts, pauses and kills bubblewrap sandboxes in per-sandbox cgroups."""
+
+    def __init__(self, state_dir: Path, cgroups: CgroupDriver, venv: Path,
+                 source_root: Path) -> None:
+        self._state = state_dir
+        self._cgroups = cgroups
+        self._venv = venv
+        self._packages = tuple(source_root / name for name in _PACKAGES)
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    @classmethod
+    def for_host(cls, state_dir: Path) -> LocalBackend:
+        """Check this host can isolate, prepare ``state_dir``; refuse otherwise."""
+        if sys.platform != "linux":
+            raise IsolationUnavailableError("the local backend needs Linux (namespaces, cgroups)")
+        if os.geteuid() != 0:
+            raise IsolationUnavailableError(
+                "the local backend must run as root: it creates cgroups and gives each sandbox "
+                "its own host uid (run `sudo make run`, or deploy to Kubernetes)"
+            )
+        for tool, package in (("bwrap", "bubblewrap"), ("setpriv", "util-linux")):
+            if shutil.which(tool) is None:
+                raise IsolationUnavailableError(
+                    f"{tool} is not installed; install it with: apt-get install -y {package}"
+                )
+        cgroups = detect_cgroups()
+        venv = Path(sys.prefix)
+        if venv == Path(sys.base_prefix):
+            raise IsolationUnavailableError(
+                "sandbox_svc must run from the project's virtualenv (.venv), which is bound "
+                "read-only into every sandbox; start it with `make run`"
+            )
+        source_root = Path(__file__).resolve().parents[2]
+        _check_traversable(venv, "the Python runtime of sandboxd")
+        _check_traversable(source_root, "the sandboxd sources")
+        interpreter = (venv / "bin" / "python").resolve()
+        _check_traversable(interpreter.parent, "the Python interpreter")
+        backend = cls(state_dir, cgroups, venv, source_root)
+        backend._prepare_state_dir()
+        # Sources are read-only inside; compile them now so sandboxd starts fast.
+        for package in backend._packages:
+            compileall.compile_dir(str(package), quiet=1)
+        return backend
+
+    def _prepare_state_dir(self) -> None:
+        for path in (self._state, self._state / "sb"):
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o711)
+        _check_traversable(self._state, "their workspaces")
+        etc = self._state / "etc"
+        etc.mkdir(exist_ok=True)
+        etc.chmod(0o755)
+        files = {
+            "passwd": f"sandbox:x:{INNER_UID}:{INNER_UID}:sandbox:/workspace:/bin/sh\n",
+            "group": f"sandbox:x:{INNER_UID}:\n",
+            "hosts": "127.0.0.1 localhost sandbox\n::1 localhost sandbox\n",
+            "hostname": "sandbox\n",
+        }
+        for name, content in files.items():
+            (etc / name).write_text(content)
+            (etc / name).chmod(0o644)
+        sock = self._sandbox_dir("x" * 24) / "run" / "sandboxd.sock"
+        if len(str(sock)) > _UNIX_PATH_MAX:
+            raise IsolationUnavailableError(
+                f"state dir {self._state} is too long: socket paths such as {sock} exceed "
+                f"{_UNIX_PATH_MAX} bytes; choose a shorter SANDGATE_STATE_DIR"
+            )
+
+    def _sandbox_dir(self, sandbox_id: str) -> Path:
+        return self._state / "sb" / sandbox_id
+
+    def socket_path(self, sandbox_id: str) -> Path:
+        return self._sandbox_dir(sandbox_id) / "run" / "sandboxd.sock"
+
+    def target(self, sandbox_id: str) -> str:
+        return f"unix://{self.socket_path(sandbox_id)}"
+
+    @property
+    def cgroup_version(self) -> int:
+        return self._cgroups.version
+
+    async def start(self, spec: LaunchSpec) -> str:
+        """Launch the sandbox and wait until its sandboxd answers; return its target."""
+        try:
+            await asyncio.to_thread(self._launch, spec)
+            await self._wait_ready(spec.sandbox_id)
+        except BaseException:
+            await asyncio.shield(self.destroy(spec.sandbox_id))
+            raise
+        return self.target(spec.sandbox_id)
+
+    def _launch(self, spec: LaunchSpec) -> None:
+        sid, uid = spec.sandbox_id, spec.host_uid
+        root = self._sandbox_dir(sid)
+        root.mkdir(mode=0o711)
+        workspace, run = root / "workspace", root / "run"
+        for path in (workspace, run):
+            path.mkdir(mode=0o700)
+            os.chown(path, uid, uid)
+        token_file = run / "token"
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(spec.token)
+        os.chown(token_file, uid, uid)
+
+        template = spec.template
+        procs = self._cgroups.create(sid, CgroupLimits(
+            memory_bytes=template.memory_mb * 1024 * 1024,
+            max_pids=template.max_pids,
+            cpu_millis=template.cpu_millis,
+        ))
+        layout = SandboxLayout(
+            workspace=workspace, run_dir=run, etc_dir=self._state / "etc", venv=self._venv,
+            packages=self._packages, oom_file=self._cgroups.oom_file(sid),
+            rootfs=Path(template.rootfs) if template.rootfs else None,
+        )
+        argv = launcher_argv(procs, uid, bwrap_argv(layout, sandboxd_command(), sandbox_env()))
+        with open(root / "sandbox.log", "ab") as log:
+            self._procs[sid] = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True, close_fds=True,
+            )
+
+    def _log_tail(self, sandbox_id: str, limit: int = 800) -> str:
+        try:
+            data = (self._sandbox_dir(sandbox_id) / "sandbox.log").read_bytes()
+        except OSError:
+            return ""
+        return data[-limit:].decode(errors="replace").strip()
+
+    async def _wait_ready(self, sandbox_id: str) -> None:
+        sock = self.socket_path(sandbox_id)
+        proc = self._procs.get(sandbox_id)
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        delay = 0.001
+        while not sock.exists():
+            if proc is not None and proc.poll() is not None:
+                raise BackendError(
+                    f"sandbox {sandbox_id} exited during start-up (status {proc.returncode}): "
+                    f"{self._log_tail(sandbox_id)}"
+                )
+            if time.monotonic() > deadline:
+                raise BackendError(f"sandbox {sandbox_id} did not start within "
+                                   f"{_READY_TIMEOUT_S:.0f}s: {self._log_tail(sandbox_id)}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.02)
+        if not await self.probe(sandbox_id, timeout=max(deadline - time.monotonic(), 0.1)):
+            raise BackendError(f"sandbox {sandbox_id} does not answer health checks: "
+                               f"{self._log_tail(sandbox_id)}")
+
+    async def probe(self, sandbox_id: str, timeout: float = 2.0) -> bool:
+        """True when the sandbox's sandboxd answers SERVING."""
+        if not self.socket_path(sandbox_id).exists():
+            return False
+        async with grpc.aio.insecure_channel(self.target(sandbox_id)) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout,
+                                         wait_for_ready=True)
+            except grpc.aio.AioRpcError:
+                return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    def has_processes(self, sandbox_id: str) -> bool:
+        return bool(self._cgroups.pids(sandbox_id))
+
+    async def pause(self, sandbox_id: str) -> None:
+        await asyncio.to_thread(self._cgroups.freeze, sandbox_id)
+
+    async def resume(self, sandbox_id: str) -> None:
+        await asyncio.to_thread(self._cgroups.thaw, sandbox_id)
+
+    async def destroy(self, sandbox_id: str) -> None:
+        """Kill every process of the sandbox, then remove its cgroup and files."""
+        await asyncio.to_thread(self._destroy, sandbox_id)
+
+    def _destroy(self, sandbox_id: str) -> None:
+        self._cgroups.kill_all(sandbox_id)
+        proc = self._procs.pop(sandbox_id, None)
+        if proc is not None:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        self._cgroups.remove(sandbox_id)
+        shutil.rmtree(self._sandbox_dir(sandbox_id), ignore_errors=True)
+
+    def leftovers(self) -> set[str]:
+        """Ids with a cgroup or a directory on this host."""
+        sb = self._state / "sb"
+        dirs = {p.name for p in sb.iterdir()} if sb.is_dir() else set()
+        return dirs | self._cgroups.names()

@@ -1,0 +1,127 @@
+"""The ``sandgate`` command line.
+
+    sandgate up                         start every Sandgate service in the foreground
+    sandgate sandbox-server [--config]  run only the sandbox control plane
+    sandgate sandbox create|ls|exec|rm|pause|resume
+    sandgate bench                      print the benchmark JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _add_client_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", help="SandboxService address (default $SANDGATE_TARGET "
+                        "or 127.0.0.1:8002)")
+    parser.add_argument("--api-key", help="API key (default $SANDGATE_API_KEY)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sandgate",
+        description="Sandgate: secure sandboxes (shell, Python, files) served over gRPC.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="start all services with embedded defaults (foreground)")
+    up.add_argument("--config", type=Path, help="env file (SANDGATE_* or AgentScope keys)")
+
+    server = sub.add_parser("sandbox-server", help="run only SandboxService (control plane)")
+    server.add_argument("--config", type=Path, help="env file (SANDGATE_* or AgentScope keys "
+                        "such as PORT, POOL_SIZE, DEFAULT_SANDBOX_TYPE, BEARER_TOKEN)")
+
+    sandbox = sub.add_parser("sandbox", help="manage sandboxes on a running server")
+    ssub = sandbox.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = ssub.add_parser("create", help="create a sandbox and print its id")
+    create.add_argument("--template", default="", help="template name (default: server's)")
+    create.add_argument("--ttl", type=float, help="time to live in seconds")
+    _add_client_args(create)
+    ls = ssub.add_parser("ls", help="list your sandboxes")
+    ls.add_argument("--template", default="")
+    _add_client_args(ls)
+    exe = ssub.add_parser("exec", help="run a shell command in a sandbox")
+    exe.add_argument("sandbox_id")
+    exe.add_argument("cmd", nargs=argparse.REMAINDER, help="command (quote it, or after --)")
+    exe.add_argument("--timeout", type=float, default=60.0)
+    _add_client_args(exe)
+    for name, text in (("rm", "delete a sandbox"), ("pause", "freeze a sandbox"),
+                       ("resume", "thaw a paused sandbox")):
+        action = ssub.add_parser(name, help=text)
+        action.add_argument("sandbox_id")
+        _add_client_args(action)
+
+    bench = sub.add_parser("bench", help="run the benchmarks and print one JSON object")
+    bench.add_argument("--quick", action="store_true", help="fewer iterations")
+    return parser
+
+
+async def _sandbox_command(args: argparse.Namespace) -> int:
+    from sandgate.sdk import AsyncSandbox
+
+    client = {"target": args.target, "api_key": args.api_key}
+    if args.action == "create":
+        sbx = await AsyncSandbox.create(args.template, timeout=args.ttl, **client)
+        print(sbx.sandbox_id)
+        await sbx.close()
+    elif args.action == "ls":
+        rows = await AsyncSandbox.list(args.template, **client)
+        print(f"{'ID':<18} {'TEMPLATE':<12} {'STATE':<8} SESSION")
+        for row in rows:
+            print(f"{row.sandbox_id:<18} {row.template:<12} {row.state:<8} {row.session_id}")
+    else:
+        sbx = await AsyncSandbox.connect(args.sandbox_id, **client)
+        try:
+            if args.action == "exec":
+                command = " ".join(a for a in args.cmd if a != "--")
+                result = await sbx.commands.run(
+                    command, timeout=args.timeout,
+                    on_stdout=lambda s: print(s, end="", flush=True),
+                    on_stderr=lambda s: print(s, end="", file=sys.stderr, flush=True))
+                return result.exit_code
+            if args.action == "rm":
+                await sbx.kill()
+                return 0
+            await (sbx.pause() if args.action == "pause" else sbx.resume())
+        finally:
+            await sbx.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from sandbox_svc.errors import SandboxError
+    from sandgate.sdk.errors import SandgateError
+
+    try:
+        if args.command == "up":
+            from sandgate.cli.up import run_up
+
+            return asyncio.run(run_up(args.config))
+        if args.command == "sandbox-server":
+            from sandbox_svc.__main__ import main as server_main
+
+            return server_main(["--config", str(args.config)] if args.config else [])
+        if args.command == "sandbox":
+            return asyncio.run(_sandbox_command(args))
+        if args.command == "bench":
+            from bench.run import main as bench_main
+
+            return bench_main(["--quick"] if args.quick else [])
+    except (SandboxError, SandgateError, FileNotFoundError, ValueError) as exc:
+        print(f"sandgate: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

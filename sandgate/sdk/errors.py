@@ -1,0 +1,91 @@
+"""Errors raised by the client SDK, translated from gRPC status codes in one place.
+
+SandgateError
+ +-- InvalidArgumentError   the request was wrong; the message says what is allowed
+ +-- NotFoundError          no such sandbox or path (or another tenant's)
+ +-- AuthenticationError    missing or wrong key / token
+ +-- LimitExceededError     a limit was reached (sandboxes, output, file size)
+ +-- TimeoutException       the command or cell ran out of time (partial output kept)
+ +-- StateError             the sandbox is not in a state that allows this
+ +-- UnavailableError       the server or the sandbox is not reachable
+"""
+
+from __future__ import annotations
+
+import grpc
+
+__all__ = [
+    "AuthenticationError",
+    "InvalidArgumentError",
+    "LimitExceededError",
+    "NotFoundError",
+    "SandgateError",
+    "StateError",
+    "TimeoutException",
+    "UnavailableError",
+    "from_rpc_error",
+]
+
+
+class SandgateError(Exception):
+    """Base of every SDK error; ``code`` is the gRPC status behind it."""
+
+    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class InvalidArgumentError(SandgateError):
+    pass
+
+
+class NotFoundError(SandgateError):
+    pass
+
+
+class AuthenticationError(SandgateError):
+    pass
+
+
+class LimitExceededError(SandgateError):
+    pass
+
+
+class TimeoutException(SandgateError):
+    """Raised when a command or cell timed out; ``partial`` holds what it printed."""
+
+    def __init__(self, message: str, code: grpc.StatusCode | None = None,
+                 partial: object = None) -> None:
+        super().__init__(message, code)
+        self.partial = partial
+
+
+class StateError(SandgateError):
+    pass
+
+
+class UnavailableError(SandgateError):
+    pass
+
+
+_BY_CODE: dict[grpc.StatusCode, type[SandgateError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
+    grpc.StatusCode.OUT_OF_RANGE: InvalidArgumentError,
+    grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.ALREADY_EXISTS: StateError,
+    grpc.StatusCode.UNAUTHENTICATED: AuthenticationError,
+    grpc.StatusCode.PERMISSION_DENIED: AuthenticationError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: LimitExceededError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: TimeoutException,
+    grpc.StatusCode.FAILED_PRECONDITION: StateError,
+    grpc.StatusCode.UNAVAILABLE: UnavailableError,
+}
+
+
+def from_rpc_error(exc: grpc.aio.AioRpcError, partial: object = None) -> SandgateError:
+    code = exc.code()
+    cls = _BY_CODE.get(code, SandgateError)
+    message = exc.details() or code.name
+    if cls is TimeoutException:
+        return TimeoutException(message, code, partial)
+    return cls(message, code)

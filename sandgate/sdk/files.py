@@ -1,0 +1,117 @@
+"""``sbx.files``: files inside the sandbox's /workspace."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import grpc
+
+from sandgate.sandbox.v1 import runtime_service_pb2 as rpb
+from sandgate.sandbox.v1 import runtime_service_pb2_grpc as rpb_grpc
+from sandgate.sdk.errors import NotFoundError, from_rpc_error
+
+__all__ = ["EntryInfo", "Files"]
+
+T = TypeVar("T")
+_CHUNK = 64 * 1024
+
+_TYPES = {rpb.FILE_TYPE_FILE: "file", rpb.FILE_TYPE_DIRECTORY: "dir",
+          rpb.FILE_TYPE_SYMLINK: "symlink", rpb.FILE_TYPE_OTHER: "other"}
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    path: str
+    name: str
+    type: str
+    """"file", "dir", "symlink" or "other"."""
+    size: int
+    mode: int
+    modified_at: float
+
+
+def _entry(info: rpb.FileInfo) -> EntryInfo:
+    return EntryInfo(info.path, info.name, _TYPES.get(info.type, "other"), info.size,
+                     info.mode, info.modified_at.ToNanoseconds() / 1e9)
+
+
+class Files:
+    def __init__(self, stub: rpb_grpc.SandboxRuntimeStub,
+                 metadata: tuple[tuple[str, str], ...]) -> None:
+        self._stub = stub
+        self._md = metadata
+
+    async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await fn()
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    async def read_bytes(self, path: str) -> bytes:
+        async def call() -> bytes:
+            parts = []
+            async for chunk in self._stub.ReadFile(rpb.ReadFileRequest(path=path),
+                                                   metadata=self._md):
+                parts.append(chunk.data)
+            return b"".join(parts)
+        return await self._call(call)
+
+    async def read(self, path: str) -> str:
+        return (await self.read_bytes(path)).decode()
+
+    async def write(self, path: str, data: str | bytes, *, make_parents: bool = True,
+                    mode: int = 0) -> EntryInfo:
+        payload = data.encode() if isinstance(data, str) else data
+
+        async def parts() -> AsyncIterator[rpb.WriteFileRequest]:
+            yield rpb.WriteFileRequest(header=rpb.WriteFileHeader(
+                path=path, make_parents=make_parents, mode=mode))
+            for start in range(0, len(payload), _CHUNK):
+                yield rpb.WriteFileRequest(data=payload[start:start + _CHUNK])
+
+        async def call() -> EntryInfo:
+            reply = await self._stub.WriteFile(parts(), metadata=self._md)
+            return _entry(reply.info)
+        return await self._call(call)
+
+    async def list(self, path: str = "/workspace", depth: int = 1) -> list[EntryInfo]:
+        async def call() -> list[EntryInfo]:
+            reply = await self._stub.ListDirectory(
+                rpb.ListDirectoryRequest(path=path, depth=depth), metadata=self._md)
+            return [_entry(e) for e in reply.entries]
+        return await self._call(call)
+
+    async def get_info(self, path: str) -> EntryInfo:
+        async def call() -> EntryInfo:
+            reply = await self._stub.StatFile(rpb.StatFileRequest(path=path), metadata=self._md)
+            return _entry(reply.info)
+        return await self._call(call)
+
+    async def exists(self, path: str) -> bool:
+        try:
+            await self.get_info(path)
+        except NotFoundError:
+            return False
+        return True
+
+    async def make_dir(self, path: str) -> EntryInfo:
+        async def call() -> EntryInfo:
+            reply = await self._stub.MakeDirectory(
+                rpb.MakeDirectoryRequest(path=path, parents=True), metadata=self._md)
+            return _entry(reply.info)
+        return await self._call(call)
+
+    async def rename(self, source: str, destination: str) -> EntryInfo:
+        async def call() -> EntryInfo:
+            reply = await self._stub.MoveFile(
+                rpb.MoveFileRequest(source=source, destination=destination), metadata=self._md)
+            return _entry(reply.info)
+        return await self._call(call)
+
+    async def remove(self, path: str) -> None:
+        async def call() -> None:
+            await self._stub.RemoveFile(rpb.RemoveFileRequest(path=path, recursive=True),
+                                        metadata=self._md)
+        await self._call(call)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sandbox_svc.errors import InvalidRequestError, TemplateNotFoundError
+from sandbox_svc.templates import load_templates
+
+
+def test_builtin_templates_are_base_and_filesystem() -> None:
+    catalog = load_templates(None)
+    assert catalog.names() == ["base", "filesystem"]
+    assert catalog.get("filesystem").tool_groups == ("base", "filesystem")
+
+
+def test_unknown_template_error_names_the_available_ones() -> None:
+    with pytest.raises(TemplateNotFoundError) as info:
+        load_templates(None).get("gpu")
+    assert info.value.known == ["base", "filesystem"]
+    assert "base, filesystem" in str(info.value)
+
+
+def test_file_adds_and_overrides_templates(tmp_path: Path) -> None:
+    path = tmp_path / "templates.yaml"
+    path.write_text(
+        "templates:\n"
+        "  - {name: data, tool_groups: [base, filesystem], memory_mb: 2048, pool_size: 0}\n"
+        "  - {name: base, pool_size: 3}\n")
+    catalog = load_templates(path)
+    assert catalog.names() == ["base", "data", "filesystem"]
+    assert catalog.get("data").memory_mb == 2048
+    assert catalog.get("base").pool_size == 3
+
+
+@pytest.mark.parametrize("entry, fragment", [
+    ("{name: x, memory_mb: 1}", "memory_mb=1 is out of range"),
+    ("{name: x, tool_groups: [gpu]}", "unknown tool groups"),
+    ("{name: x, colour: red}", "unknown keys"),
+    ("{name: 'bad name'}", "must be non-empty letters"),
+])
+def test_bad_template_entries_are_rejected_with_what_is_allowed(
+        tmp_path: Path, entry: str, fragment: str) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(f"templates:\n  - {entry}\n")
+    with pytest.raises(InvalidRequestError, match=fragment):
+        load_templates(path)
+
+
+def test_pool_size_override_applies_to_every_template() -> None:
+    catalog = load_templates(None).with_pool_size(0)
+    assert {t.pool_size for t in catalog.all()} == {0}
