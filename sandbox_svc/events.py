@@ -6,14 +6,14 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from sandbox_svc.registry import SandboxRecord
 
 __all__ = ["EventBus", "EventType", "SandboxEvent"]
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     CREATED = "created"
     BOUND = "bound"
     PAUSED = "paused"

@@ -48,6 +48,7 @@ class SandboxBackend(Protocol):
     async def probe(self, sandbox_id: str, timeout: float = 2.0) -> bool: ...
     def has_processes(self, sandbox_id: str) -> bool: ...
     def leftovers(self) -> set[str]: ...
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,13 @@ class SandboxManager:
                  events: EventBus | None = None) -> None:
         self.catalog = catalog
         self._registry = registry
-        self._backend = backend
+        self.backend = backend
         self._limits = limits
         self.metrics = metrics or ControlPlaneMetrics()
         self.events = events or EventBus()
         self._starting: dict[str, int] = {}  # pooled starts in flight, per template
         self._in_flight = 0  # every start in flight (pooled or not)
+        self._slot_lock = asyncio.Lock()
         self._session_locks: dict[tuple[str, str, str, str], asyncio.Lock] = {}
         self._refill = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -107,14 +109,15 @@ class SandboxManager:
         if delete_all:
             for record in await self._registry.all():
                 await self._destroy(record, EventType.DELETED)
+        self.backend.close()
 
     async def _recover(self) -> None:
         await self._registry.clear_reservations()
         known: set[str] = set()
         for record in await self._registry.all():
-            alive = self._backend.has_processes(record.sandbox_id)
+            alive = self.backend.has_processes(record.sandbox_id)
             if alive and record.status is SandboxStatus.READY:
-                alive = await self._backend.probe(record.sandbox_id)
+                alive = await self.backend.probe(record.sandbox_id)
             if alive and record.status is not SandboxStatus.STARTING:
                 known.add(record.sandbox_id)
                 self.events.publish(EventType.ADOPTED, record)
@@ -123,9 +126,9 @@ class SandboxManager:
                 logger.warning("reaping sandbox %s left %s by a previous run",
                                record.sandbox_id, record.status.value)
                 await self._destroy(record, EventType.DELETED)
-        for orphan in self._backend.leftovers() - known:
+        for orphan in self.backend.leftovers() - known:
             logger.warning("removing leftover sandbox resources %s", orphan)
-            await self._backend.destroy(orphan)
+            await self.backend.destroy(orphan)
         await self._update_gauges()
 
     # ----- lifecycle ---------------------------------------------------------------
@@ -137,11 +140,20 @@ class SandboxManager:
             raise InvalidRequestError(f"ttl must be between 1 s and {_MAX_TTL_S} s, got {ttl_s}")
         return ttl_s
 
-    async def _make_room(self) -> None:
-        """Reserve a slot under max_sandboxes, evicting a pooled sandbox if needed."""
-        live = len(await self._registry.all()) + self._in_flight
-        if live < self._limits.max_sandboxes:
-            return
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """Hold one of max_sandboxes for a start, evicting a pooled sandbox if needed."""
+        async with self._slot_lock:
+            live = len(await self._registry.all()) + self._in_flight
+            if live >= self._limits.max_sandboxes:
+                await self._evict_one_pooled()
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+
+    async def _evict_one_pooled(self) -> None:
         for record in await self._registry.all():
             if record.pooled and record.status is SandboxStatus.READY:
                 await self._destroy(record, EventType.DELETED)
@@ -173,7 +185,7 @@ class SandboxManager:
             await self._registry.insert(record)
             started = time.perf_counter()
             try:
-                target = await self._backend.start(
+                target = await self.backend.start(
                     LaunchSpec(record.sandbox_id, template, uid, record.token))
             except BaseException:
                 await self._registry.remove(record.sandbox_id)
@@ -191,12 +203,8 @@ class SandboxManager:
                      labels: dict[str, str] | None = None) -> SandboxRecord:
         template = self.catalog.get(template_name)
         ttl = self._ttl(template, ttl_s)
-        self._in_flight += 1
-        try:
-            await self._make_room()
+        async with self._slot():
             record = await self._launch(template, tenant=tenant, ttl_s=ttl, labels=labels)
-        finally:
-            self._in_flight -= 1
         await self._update_gauges()
         return record
 
@@ -246,13 +254,9 @@ class SandboxManager:
             self.events.publish(EventType.BOUND, claimed)
             await self._update_gauges()
             return claimed, True, True
-        self._in_flight += 1
-        try:
-            await self._make_room()
+        async with self._slot():
             record = await self._launch(template, tenant=tenant, user_id=user_id,
                                         session_id=session_id, ttl_s=ttl)
-        finally:
-            self._in_flight -= 1
         self.events.publish(EventType.BOUND, record)
         await self._update_gauges()
         return record, True, False
@@ -314,9 +318,9 @@ class SandboxManager:
     async def _set_paused(self, record: SandboxRecord, *, paused: bool) -> SandboxRecord:
         with tracer.start_as_current_span("sandbox.pause" if paused else "sandbox.resume"):
             if paused:
-                await self._backend.pause(record.sandbox_id)
+                await self.backend.pause(record.sandbox_id)
             else:
-                await self._backend.resume(record.sandbox_id)
+                await self.backend.resume(record.sandbox_id)
         record = record.with_changes(
             status=SandboxStatus.PAUSED if paused else SandboxStatus.READY,
             last_active_at=time.time())
@@ -328,7 +332,7 @@ class SandboxManager:
     async def _destroy(self, record: SandboxRecord, event: EventType) -> None:
         with tracer.start_as_current_span("sandbox.delete") as span:
             span.set_attribute("sandgate.sandbox_id", record.sandbox_id)
-            await self._backend.destroy(record.sandbox_id)
+            await self.backend.destroy(record.sandbox_id)
             await self._registry.remove(record.sandbox_id)
         self.metrics.operations.labels("delete", event.value).inc()
         self.events.publish(event, record.with_changes())
@@ -364,12 +368,13 @@ class SandboxManager:
         for view in await self.pool_status():
             missing = view.target_size - view.ready - view.starting
             for _ in range(max(missing, 0)):
-                live = len(await self._registry.all()) + self._in_flight
-                if live >= self._limits.max_sandboxes:
-                    return
+                async with self._slot_lock:
+                    live = len(await self._registry.all()) + self._in_flight
+                    if live >= self._limits.max_sandboxes:
+                        return  # the pool never evicts; it waits for room
+                    self._in_flight += 1
                 template = self.catalog.get(view.template)
                 self._starting[template.name] = self._starting.get(template.name, 0) + 1
-                self._in_flight += 1
                 try:
                     await self._launch(template, tenant="")
                 finally:
@@ -401,7 +406,7 @@ class SandboxManager:
             expired = record.expires_at is not None and now > record.expires_at
             idle = (not record.pooled and template is not None
                     and now - record.last_active_at > template.idle_timeout_s)
-            dead = not self._backend.has_processes(record.sandbox_id)
+            dead = not self.backend.has_processes(record.sandbox_id)
             if expired or idle or dead or template is None:
                 reason = "dead" if dead else "expired" if expired else "idle"
                 logger.info("reaping sandbox %s (%s)", record.sandbox_id, reason)

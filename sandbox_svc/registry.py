@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -23,7 +23,7 @@ __all__ = ["Registry", "SandboxRecord", "SandboxStatus", "SqliteRegistry"]
 T = TypeVar("T")
 
 
-class SandboxStatus(str, Enum):
+class SandboxStatus(StrEnum):
     STARTING = "starting"
     READY = "ready"
     PAUSED = "paused"

@@ -35,7 +35,7 @@ class RunningService:
     port: int
     address: str
     manager: SandboxManager
-    health: health.aio.HealthServicer  # type: ignore[name-defined]
+    health: health.aio.HealthServicer
     registry: SqliteRegistry
     settings: SandboxServiceSettings
 
@@ -78,7 +78,7 @@ async def build_server(settings: SandboxServiceSettings,
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)])
     sandbox_service_pb2_grpc.add_SandboxServiceServicer_to_server(
         SandboxServiceServicer(manager, tenants, settings.default_template), server)
-    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+    health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

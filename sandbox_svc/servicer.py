@@ -58,7 +58,7 @@ _EVENT = {
 def status_for(exc: errors.SandboxError) -> grpc.StatusCode:
     for cls in type(exc).__mro__:
         if cls in _STATUS:
-            return _STATUS[cls]  # type: ignore[index]
+            return _STATUS[cls]
     return grpc.StatusCode.INTERNAL
 
 
@@ -111,7 +111,7 @@ class SandboxServiceServicer(pb_grpc.SandboxServiceServicer):
         self._default_template = default_template
 
     def _tenant(self, context: grpc.aio.ServicerContext[object, object]) -> str:
-        return self._tenants.resolve(context.invocation_metadata())  # type: ignore[arg-type]
+        return self._tenants.resolve(context.invocation_metadata())
 
     async def CreateSandbox(self, request: pb.CreateSandboxRequest,
                             context: grpc.aio.ServicerContext[object, object]

@@ -103,4 +103,4 @@ class SandboxServiceSettings(BaseSettings):
         """Settings from the environment, with ``env_file`` (seed-style keys) beneath it."""
         if env_file is not None and not env_file.is_file():
             raise FileNotFoundError(f"config file {env_file} does not exist")
-        return cls(_env_file=env_file)  # type: ignore[call-arg]
+        return cls(_env_file=env_file)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import compileall
+import hashlib
 import logging
 import os
 import shutil
@@ -94,7 +95,9 @@ class LocalBackend:
                 raise IsolationUnavailableError(
                     f"{tool} is not installed; install it with: apt-get install -y {package}"
                 )
-        cgroups = detect_cgroups()
+        # One cgroup parent per state dir: services never see each other's groups.
+        digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:8]
+        cgroups = detect_cgroups(parent=f"sandgate-{digest}")
         venv = Path(sys.prefix)
         if venv == Path(sys.base_prefix):
             raise IsolationUnavailableError(
@@ -109,8 +112,8 @@ class LocalBackend:
         backend = cls(state_dir, cgroups, venv, source_root)
         backend._prepare_state_dir()
         # Sources are read-only inside; compile them now so sandboxd starts fast.
-        for package in backend._packages:
-            compileall.compile_dir(str(package), quiet=1)
+        for source in backend._packages:
+            compileall.compile_dir(str(source), quiet=1)
         return backend
 
     def _prepare_state_dir(self) -> None:
@@ -232,6 +235,10 @@ class LocalBackend:
                 return False
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
+    def pids(self, sandbox_id: str) -> list[int]:
+        """Host pids of every process in the sandbox."""
+        return self._cgroups.pids(sandbox_id)
+
     def has_processes(self, sandbox_id: str) -> bool:
         return bool(self._cgroups.pids(sandbox_id))
 
@@ -256,6 +263,10 @@ class LocalBackend:
                 proc.wait(timeout=5)
         self._cgroups.remove(sandbox_id)
         shutil.rmtree(self._sandbox_dir(sandbox_id), ignore_errors=True)
+
+    def close(self) -> None:
+        """Drop this service's cgroup parent when no sandbox is left."""
+        self._cgroups.remove_parent()
 
     def leftovers(self) -> set[str]:
         """Ids with a cgroup or a directory on this host."""

@@ -80,6 +80,8 @@ def bwrap_argv(layout: SandboxLayout, command: list[str], env: dict[str, str]) -
         args += ["--ro-bind", str(package), f"{SANDBOX_SRC}/{package.name}"]
     if layout.oom_file is not None:
         args += ["--ro-bind-try", str(layout.oom_file), SANDBOX_OOM_FILE]
+    # The root tmpfs becomes read-only; /tmp and /workspace stay writable mounts.
+    args += ["--remount-ro", "/"]
     args += ["--clearenv"]
     for key, value in sorted(env.items()):
         args += ["--setenv", key, value]

@@ -50,6 +50,9 @@ class CgroupDriver(Protocol):
     def names(self) -> set[str]:
         """Groups that exist under our parent (to find leftovers)."""
 
+    def remove_parent(self) -> None:
+        """Remove our parent group if no sandbox group is left in it."""
+
 
 def _write(path: Path, value: str) -> None:
     try:
@@ -106,7 +109,8 @@ class CgroupV1:
         for controller in self.CONTROLLERS:
             if not (self._root / controller / "cgroup.procs").exists():
                 raise IsolationUnavailableError(
-                    f"cgroup v1 controller {controller!r} is not mounted at {self._root / controller}"
+                    f"cgroup v1 controller {controller!r} is not mounted at "
+                    f"{self._root / controller}"
                 )
 
     def create(self, name: str, limits: CgroupLimits) -> list[Path]:
@@ -162,6 +166,13 @@ class CgroupV1:
             path = self._dir(controller, name)
             if path.exists():
                 _rmdir(path)
+
+    def remove_parent(self) -> None:
+        for controller in self.CONTROLLERS:
+            try:
+                self._dir(controller).rmdir()
+            except OSError:
+                pass
 
     def names(self) -> set[str]:
         found: set[str] = set()
@@ -232,18 +243,29 @@ class CgroupV2:
         if group.exists():
             _rmdir(group)
 
+    def remove_parent(self) -> None:
+        try:
+            self._base.rmdir()
+        except OSError:
+            pass
+
     def names(self) -> set[str]:
         if not self._base.is_dir():
             return set()
         return {p.name for p in self._base.iterdir() if p.is_dir()}
 
 
-def detect_cgroups(root: Path = Path("/sys/fs/cgroup")) -> CgroupV1 | CgroupV2:
-    """The driver for this host; refuses (IsolationUnavailableError) when neither works."""
+def detect_cgroups(root: Path = Path("/sys/fs/cgroup"),
+                   parent: str = "sandgate") -> CgroupV1 | CgroupV2:
+    """The driver for this host; refuses (IsolationUnavailableError) when neither works.
+
+    ``parent`` is the group holding this service's sandboxes; each service
+    (state directory) has its own, so one never reaps another's sandboxes.
+    """
     if (root / "memory" / "cgroup.procs").exists():
-        driver: CgroupV1 | CgroupV2 = CgroupV1(root)
+        driver: CgroupV1 | CgroupV2 = CgroupV1(root, parent)
     elif (root / "cgroup.controllers").exists():
-        driver = CgroupV2(root)
+        driver = CgroupV2(root, parent)
     else:
         raise IsolationUnavailableError(
             f"no usable cgroup hierarchy under {root}: mount cgroup v1 controllers "

@@ -1,0 +1,184 @@
+"""``make bench``: measure Sandgate on this machine and print one JSON object.
+
+Every metric is a median (and p99 where named) over repeated runs against a
+real SandboxService with real bwrap sandboxes; floors are measured in the same
+run so ratios compare like with like. Keys are listed in DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import grpc
+
+from sandbox_svc.local.backend import LocalBackend
+from sandbox_svc.local.bwrap import SandboxLayout, bwrap_argv, launcher_argv
+from sandbox_svc.server import build_server
+from sandbox_svc.settings import SandboxServiceSettings
+from sandgate.sandbox.v1 import runtime_service_pb2 as rpb
+from sandgate.sandbox.v1 import runtime_service_pb2_grpc as rpb_grpc
+from sandgate.sandbox.v1 import sandbox_service_pb2 as pb
+from sandgate.sandbox.v1 import sandbox_service_pb2_grpc as pb_grpc
+from sandgate.sdk import AsyncSandbox
+
+TARGETS = {
+    "warm_acquire_ms_p50": 10.0, "warm_acquire_ms_p99": 50.0, "cold_start_ms_p50": 150.0,
+    "exec_ms_p50": 3.0, "python_cell_ms_p50": 10.0, "idle_sandbox_pss_mb": 40.0,
+}
+
+
+def _progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def _ms(samples: list[float], q: float = 0.5) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return round(ordered[index] * 1000 if q != 0.5 else statistics.median(ordered) * 1000, 2)
+
+
+async def _timed(n: int, fn: Callable[[], Awaitable[None]]) -> list[float]:
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        await fn()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def bwrap_floor(state: Path, n: int) -> list[float]:
+    """``bwrap`` with the sandbox's namespaces and binds running /bin/true, as a sandbox uid."""
+    work = state / "floor"
+    (work / "ws").mkdir(parents=True)
+    (work / "run").mkdir()
+    layout = SandboxLayout(workspace=work / "ws", run_dir=work / "run", etc_dir=state / "etc",
+                           venv=Path(sys.prefix), packages=())
+    argv = launcher_argv([], 65534, bwrap_argv(layout, ["/bin/true"], {}))
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+async def _exec_true(target: str, token: str) -> None:
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = rpb_grpc.SandboxRuntimeStub(channel)
+        async for _ in stub.Exec(rpb.ExecRequest(command="true"),
+                                 metadata=(("authorization", f"Bearer {token}"),)):
+            pass
+
+
+def _pss_mb(pids: list[int]) -> float:
+    total_kb = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kb += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total_kb / 1024, 1)
+
+
+async def run(quick: bool) -> dict[str, object]:
+    n = 10 if quick else 30
+    state = Path(tempfile.mkdtemp(prefix="sg-bench-", dir="/tmp"))
+    state.chmod(0o711)
+    settings = SandboxServiceSettings(
+        host="127.0.0.1", port=0, state_dir=state, pool_size=4, max_sandboxes=32,
+        api_keys="", bearer_token="", auto_cleanup=True, reap_interval_s=3600.0)
+    running = await build_server(settings)
+    results: dict[str, object] = {}
+    try:
+        _progress(f"bwrap floor ({n} runs)")
+        results["bwrap_floor_ms_p50"] = _ms(bwrap_floor(state, n))
+
+        channel = grpc.aio.insecure_channel(running.address)
+        control = pb_grpc.SandboxServiceStub(channel)
+
+        async def pool_ready() -> None:
+            async with asyncio.timeout(60):
+                while (await running.manager.pool_status("base"))[0].ready < 1:
+                    await asyncio.sleep(0.01)
+
+        _progress(f"warm acquire to first exec ({n} runs)")
+        warm = []
+        for i in range(n):
+            await pool_ready()
+            start = time.perf_counter()
+            reply = await control.AcquireSandbox(pb.AcquireSandboxRequest(
+                template="base", session=pb.SessionKey(session_id=f"bench-{i}")))
+            await _exec_true(reply.connection.target, reply.connection.token)
+            warm.append(time.perf_counter() - start)
+            assert reply.pool_hit, "the pool was empty; the sample would be a cold start"
+            await control.DeleteSandbox(pb.DeleteSandboxRequest(
+                sandbox_id=reply.sandbox.sandbox_id))
+        results["warm_acquire_ms_p50"] = _ms(warm)
+        results["warm_acquire_ms_p99"] = _ms(warm, 0.99)
+
+        _progress(f"cold start to first exec ({n} runs)")
+        cold = []
+        for _ in range(n):
+            start = time.perf_counter()
+            reply_c = await control.CreateSandbox(pb.CreateSandboxRequest(template="base"))
+            await _exec_true(reply_c.connection.target, reply_c.connection.token)
+            cold.append(time.perf_counter() - start)
+            await control.DeleteSandbox(pb.DeleteSandboxRequest(
+                sandbox_id=reply_c.sandbox.sandbox_id))
+        results["cold_start_ms_p50"] = _ms(cold)
+
+        sbx = await AsyncSandbox.create("base", target=running.address)
+        _progress("idle sandbox memory")
+        await asyncio.sleep(1.0)
+        backend = running.manager.backend
+        assert isinstance(backend, LocalBackend)
+        results["idle_sandbox_pss_mb"] = _pss_mb(backend.pids(sbx.sandbox_id))
+        _progress(f"exec true on a live sandbox ({n * 5} runs)")
+
+        async def exec_true() -> None:
+            await sbx.commands.run("true")
+        await exec_true()
+        results["exec_ms_p50"] = _ms(await _timed(n * 5, exec_true))
+
+        _progress(f"python cell 1+1 on a warm kernel ({n * 3} runs)")
+
+        async def cell() -> None:
+            await sbx.run_code("1+1")
+        await cell()
+        results["python_cell_ms_p50"] = _ms(await _timed(n * 3, cell))
+        await sbx.kill()
+        await channel.close()
+    finally:
+        await running.stop(grace=0.5)
+        shutil.rmtree(state, ignore_errors=True)
+
+    results["cold_start_over_bwrap_floor"] = round(
+        float(results["cold_start_ms_p50"]) / float(results["bwrap_floor_ms_p50"]), 1)  # type: ignore[arg-type]
+    results["targets"] = TARGETS
+    results["met"] = {k: float(results[k]) <= v for k, v in TARGETS.items()}  # type: ignore[arg-type]
+    results["samples_per_metric"] = n
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sandgate bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples")
+    args = parser.parse_args(argv)
+    print(json.dumps(asyncio.run(run(args.quick)), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

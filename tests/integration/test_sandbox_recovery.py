@@ -1,0 +1,113 @@
+"""Nothing is lost or leaked: restarts re-adopt, create/delete leaves no trace."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from sandbox_svc.server import RunningService
+from sandgate.sdk import AsyncSandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_service(state_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, SANDGATE_STATE_DIR=str(state_dir), SANDGATE_SANDBOX_PORT=str(port),
+               SANDGATE_POOL_SIZE="0", SANDGATE_AUTO_CLEANUP="false", SANDGATE_API_KEYS="",
+               BEARER_TOKEN="")
+    with open(state_dir / "service.log", "ab") as log:  # read it when a test fails
+        return subprocess.Popen([sys.executable, "-m", "sandbox_svc"], cwd=ROOT, env=env,
+                                stdout=log, stderr=log)
+
+
+async def _wait_serving(target: str) -> None:
+    async with asyncio.timeout(30):
+        while True:
+            try:
+                await AsyncSandbox.list(target=target)
+                return
+            except Exception:
+                await asyncio.sleep(0.1)
+
+
+async def test_a_live_sandbox_stays_usable_across_a_crash_of_sandbox_svc(
+        state_dir: Path) -> None:
+    port = _free_port()
+    target = f"127.0.0.1:{port}"
+    first = _start_service(state_dir, port)
+    second = None
+    try:
+        await _wait_serving(target)
+        sbx = await AsyncSandbox.create("base", target=target)
+        await sbx.files.write("kept.txt", "before")
+        await sbx.run_code("state = 'kernel state kept'")
+        await sbx.close()
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+
+        second = _start_service(state_dir, port)
+        await _wait_serving(target)
+        again = await AsyncSandbox.connect(sbx.sandbox_id, target=target)
+        assert await again.files.read("kept.txt") == "before"
+        assert (await again.run_code("state")).text == "'kernel state kept'"
+        await again.kill()
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=30)
+    cleanup = _start_service(state_dir, port)  # reaps anything a failed assert left
+    await _wait_serving(target)
+    cleanup.send_signal(signal.SIGTERM)
+    cleanup.wait(timeout=30)
+
+
+async def test_a_restart_reaps_sandboxes_whose_processes_died(service: RunningService) -> None:
+    sbx = await AsyncSandbox.create("base", target=service.address)
+    backend = service.manager.backend  # the real LocalBackend of this service
+    await backend.destroy(sbx.sandbox_id)  # processes gone behind the manager's back
+    assert await service.manager.reap_once() == [sbx.sandbox_id]
+    await sbx.close()
+
+
+def _host_traces(state_dir: Path) -> dict[str, list[str]]:
+    """What a sandbox could leave on the host, seen from outside our code."""
+    groups = [str(p) for p in Path("/sys/fs/cgroup").glob("*/sandgate-*/sbx-*") if p.is_dir()]
+    mounts = [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
+              if str(state_dir) in line]
+    dirs = [p.name for p in (state_dir / "sb").iterdir()]
+    processes = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if str(state_dir).encode() in (proc / "cmdline").read_bytes():
+                    processes.append(proc.name)
+            except OSError:
+                continue
+    return {"cgroups": groups, "mounts": mounts, "dirs": dirs, "processes": processes}
+
+
+async def test_200_create_delete_cycles_leave_nothing_behind(service: RunningService) -> None:
+    state_dir = service.settings.state_dir
+    assert _host_traces(state_dir) == {"cgroups": [], "mounts": [], "dirs": [], "processes": []}
+
+    async def cycle() -> None:
+        sbx = await AsyncSandbox.create("base", target=service.address)
+        await sbx.kill()
+
+    for _ in range(50):
+        await asyncio.gather(*(cycle() for _ in range(4)))
+    traces = _host_traces(state_dir)
+    assert traces == {"cgroups": [], "mounts": [], "dirs": [], "processes": []}
+    assert await service.registry.all() == []
