@@ -1,0 +1,147 @@
+"""sandboxd command line: the one place that reads sandboxd's environment.
+
+    python -m sandbox_svc.sandboxd --listen unix:/run/sandgate/sandboxd.sock \\
+        --workspace /workspace [--token-file PATH] [--kernel-runtime-dir DIR] \\
+        [--oom-file PATH]
+
+The token comes from ``--token-file`` (read, then unlinked) or from
+``SANDGATE_SANDBOXD_TOKEN`` (removed from the environment so that commands and
+the kernel never inherit it). Without a token the daemon refuses to start
+(exit 2). SIGTERM or SIGINT: health NOT_SERVING, graceful stop, kernel shut
+down. Start-up is on the sandbox's cold path: the heavy imports (grpc) happen
+after the arguments are checked, and jupyter_client only on the first cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+TOKEN_ENV = "SANDGATE_SANDBOXD_TOKEN"
+OOM_FILE_ENV = "SANDGATE_OOM_FILE"
+_EXIT_USAGE = 2
+_STOP_GRACE_S = 5.0
+
+logger = logging.getLogger("sandboxd")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox_svc.sandboxd",
+        description="Sandgate data-plane daemon: serves sandgate.sandbox.v1.SandboxRuntime.",
+    )
+    parser.add_argument(
+        "--listen", required=True, help="unix:/path/to.sock, or HOST:PORT (port 0 picks one)"
+    )
+    parser.add_argument("--workspace", type=Path, default=Path("/workspace"))
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        help=f"file holding the token (unlinked once read); else ${TOKEN_ENV}",
+    )
+    parser.add_argument(
+        "--kernel-runtime-dir",
+        type=Path,
+        help="where the kernel's private runtime directory is made (default: system temp dir)",
+    )
+    parser.add_argument(
+        "--oom-file",
+        type=Path,
+        default=os.environ.get(OOM_FILE_ENV) or None,
+        help=f"cgroup file with an 'oom_kill N' line (default: ${OOM_FILE_ENV})",
+    )
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def _take_token(token_file: Path | None) -> str:
+    """Read the token and leave no copy behind: unlink the file, drop the env var."""
+    from_env = os.environ.pop(TOKEN_ENV, "")
+    if token_file is None:
+        return from_env.strip()
+    try:
+        token = token_file.read_text().strip()
+    except OSError as exc:
+        raise SystemExit(
+            f"sandboxd: cannot read --token-file {token_file}: {exc.strerror}"
+        ) from None
+    try:
+        token_file.unlink()
+    except OSError:
+        pass  # read-only mount: the launcher removes it
+    return token
+
+
+async def _serve(args: argparse.Namespace, token: str) -> int:
+    from .kernel import KernelSession
+    from .limits import Limits
+    from .server import build_server, new_health_servicer
+
+    limits = Limits()
+    kernel = KernelSession(
+        workspace=args.workspace, limits=limits, runtime_base=args.kernel_runtime_dir
+    )
+    health = new_health_servicer()
+    try:
+        server, address = await build_server(
+            workspace=args.workspace,
+            token=token,
+            listen=args.listen,
+            kernel=kernel,
+            limits=limits,
+            health=health,
+            oom_file=args.oom_file,
+        )
+    except RuntimeError as exc:  # grpc's way of saying the address cannot be bound
+        print(f"sandboxd: cannot listen on {args.listen}: {exc}", file=sys.stderr)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    gc.freeze()  # start-up objects live forever: keep them out of future collections
+    gc.enable()
+    logger.info("serving on %s (workspace %s, pid %d)", address, args.workspace, os.getpid())
+    await stop.wait()
+    logger.info("stopping: health NOT_SERVING, draining calls for up to %gs", _STOP_GRACE_S)
+    await health.enter_graceful_shutdown()
+    await server.stop(_STOP_GRACE_S)
+    await kernel.shutdown()
+    logger.info("stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    token = _take_token(args.token_file)
+    if not token:
+        print(
+            f"sandboxd: no token; pass --token-file PATH or set {TOKEN_ENV}. "
+            "Refusing to serve without one.",
+            file=sys.stderr,
+        )
+        return _EXIT_USAGE
+    if not args.workspace.is_dir():
+        print(f"sandboxd: workspace {args.workspace} is not a directory", file=sys.stderr)
+        return _EXIT_USAGE
+    # Start-up only allocates objects that live as long as the daemon; collecting
+    # garbage meanwhile costs cold-start time for nothing. Re-enabled once serving.
+    gc.disable()
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return asyncio.run(_serve(args, token))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

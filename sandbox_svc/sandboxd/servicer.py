@@ -1,0 +1,310 @@
+"""gRPC face of sandboxd: proto <-> domain, and the one error mapping.
+
+Handlers translate requests into domain calls and domain values into protos;
+they hold no logic. ``_STATUS`` is the only place where domain errors become
+gRPC status codes, and ``_StatusBoundary`` the only place that answers any
+other exception: it is logged with a short request id and answered as
+INTERNAL with that id, never with a stack trace or its message.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from types import TracebackType
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from sandgate.sandbox.v1 import runtime_service_pb2 as pb
+
+from .errors import (
+    InvalidInputError,
+    KernelUnavailableError,
+    LimitExceededError,
+    PathAccessDeniedError,
+    PathAlreadyExistsError,
+    PathNotFoundError,
+    PathStateError,
+    SandboxdError,
+    TimeoutExceededError,
+)
+from .exec import CommandRunner, CommandSpec, ExitEvent, StreamName
+from .fileinfo import FileInfo, FileKind
+from .files import TextEdit, WorkspaceFiles
+from .kernel import CellResult, CellStatus, CodeError, KernelSession, RichOutput, StreamText
+
+__all__ = ["SandboxRuntimeServicer", "status_for"]
+
+logger = logging.getLogger(__name__)
+
+_STATUS: dict[type[SandboxdError], grpc.StatusCode] = {
+    InvalidInputError: grpc.StatusCode.INVALID_ARGUMENT,
+    PathNotFoundError: grpc.StatusCode.NOT_FOUND,
+    PathAlreadyExistsError: grpc.StatusCode.ALREADY_EXISTS,
+    PathStateError: grpc.StatusCode.FAILED_PRECONDITION,
+    PathAccessDeniedError: grpc.StatusCode.PERMISSION_DENIED,
+    LimitExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    TimeoutExceededError: grpc.StatusCode.DEADLINE_EXCEEDED,
+    KernelUnavailableError: grpc.StatusCode.UNAVAILABLE,
+}
+
+_STREAM = {StreamName.STDOUT: pb.OUTPUT_STREAM_STDOUT, StreamName.STDERR: pb.OUTPUT_STREAM_STDERR}
+_FILE_TYPE = {
+    FileKind.FILE: pb.FILE_TYPE_FILE,
+    FileKind.DIRECTORY: pb.FILE_TYPE_DIRECTORY,
+    FileKind.SYMLINK: pb.FILE_TYPE_SYMLINK,
+    FileKind.OTHER: pb.FILE_TYPE_OTHER,
+}
+_CELL_STATUS = {
+    CellStatus.OK: pb.CELL_STATUS_OK,
+    CellStatus.ERROR: pb.CELL_STATUS_ERROR,
+    CellStatus.KERNEL_RESTARTED: pb.CELL_STATUS_KERNEL_RESTARTED,
+}
+
+
+def status_for(exc: SandboxdError) -> grpc.StatusCode:
+    """The status code of a domain error (its nearest mapped ancestor)."""
+    for cls in type(exc).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return grpc.StatusCode.INTERNAL
+
+
+class _StatusBoundary:
+    """Turns an exception escaping a handler into the call's status."""
+
+    def __init__(self, context: grpc.aio.ServicerContext, method: str) -> None:
+        self._context = context
+        self._method = method
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # Returns None: never swallows; aborting raises the status instead.
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, grpc.aio.AbortError):
+            return
+        if isinstance(exc, SandboxdError):
+            code, details = status_for(exc), str(exc)
+        else:
+            request_id = secrets.token_hex(4)
+            logger.error("%s failed (request id %s)", self._method, request_id, exc_info=exc)
+            code = grpc.StatusCode.INTERNAL
+            details = f"internal error in sandboxd (request id {request_id})"
+        await self._context.abort(code, details)
+
+
+class SandboxRuntimeServicer:
+    """``sandgate.sandbox.v1.SandboxRuntime`` over the domain objects.
+
+    Registered with ``add_SandboxRuntimeServicer_to_server``; it implements
+    every RPC, so it does not inherit the generated UNIMPLEMENTED base.
+    """
+
+    def __init__(
+        self, *, files: WorkspaceFiles, commands: CommandRunner, kernel: KernelSession
+    ) -> None:
+        self._files = files
+        self._commands = commands
+        self._kernel = kernel
+
+    async def Exec(
+        self, request: pb.ExecRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncGenerator[pb.ExecResponse, None]:
+        spec = CommandSpec(
+            command=request.command,
+            cwd=request.cwd,
+            env=dict(request.env),
+            stdin=request.stdin,
+            timeout_s=_seconds(request.timeout) if request.HasField("timeout") else None,
+            max_output_bytes=request.max_output_bytes,
+        )
+        async with _StatusBoundary(context, "Exec"), aclosing(self._commands.run(spec)) as events:
+            async for event in events:
+                if isinstance(event, ExitEvent):
+                    yield pb.ExecResponse(
+                        exit=pb.ExitStatus(
+                            exit_code=event.exit_code,
+                            signal=event.signal,
+                            truncated=event.truncated,
+                            duration=_duration(event.duration_s),
+                            oom_killed=event.oom_killed,
+                        )
+                    )
+                else:
+                    yield pb.ExecResponse(
+                        output=pb.OutputChunk(stream=_STREAM[event.stream], data=event.data)
+                    )
+
+    async def RunCode(
+        self, request: pb.RunCodeRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncGenerator[pb.RunCodeResponse, None]:
+        timeout = _seconds(request.timeout) if request.HasField("timeout") else None
+        cell = self._kernel.run(request.code, timeout_s=timeout)
+        async with _StatusBoundary(context, "RunCode"), aclosing(cell) as events:
+            async for event in events:
+                if isinstance(event, StreamText):
+                    yield pb.RunCodeResponse(
+                        stream=pb.StreamText(stream=_STREAM[event.stream], text=event.text)
+                    )
+                elif isinstance(event, RichOutput):
+                    data = [pb.MimeData(mime_type=m, data=d) for m, d in event.data]
+                    rich = pb.RichOutput(data=data, is_result=event.is_result)
+                    yield pb.RunCodeResponse(rich=rich)
+                elif isinstance(event, CodeError):
+                    yield pb.RunCodeResponse(
+                        error=pb.CodeError(
+                            name=event.name, value=event.value, traceback=list(event.traceback)
+                        )
+                    )
+                elif isinstance(event, CellResult):
+                    yield pb.RunCodeResponse(
+                        result=pb.CellResult(
+                            status=_CELL_STATUS[event.status],
+                            execution_count=event.execution_count,
+                            kernel_restarted=event.kernel_restarted,
+                            duration=_duration(event.duration_s),
+                        )
+                    )
+
+    async def ReadFile(
+        self, request: pb.ReadFileRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncGenerator[pb.ReadFileResponse, None]:
+        chunks = self._files.read(request.path, offset=request.offset, limit=request.limit)
+        async with _StatusBoundary(context, "ReadFile"), aclosing(chunks) as events:
+            async for chunk in events:
+                if chunk.info is None:
+                    yield pb.ReadFileResponse(data=chunk.data)
+                else:
+                    yield pb.ReadFileResponse(info=_file_info(chunk.info), data=chunk.data)
+
+    async def WriteFile(
+        self,
+        request_iterator: AsyncIterator[pb.WriteFileRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> pb.WriteFileResponse:
+        async with _StatusBoundary(context, "WriteFile"):
+            first = await anext(request_iterator, None)
+            if first is None or first.WhichOneof("part") != "header":
+                raise InvalidInputError(
+                    "the first WriteFile message must be a header naming the path; "
+                    "data chunks follow it"
+                )
+            header = first.header
+            info = await self._files.write(
+                header.path,
+                _data_chunks(request_iterator),
+                mode=header.mode,
+                append=header.append,
+                make_parents=header.make_parents,
+            )
+            return pb.WriteFileResponse(info=_file_info(info))
+
+    async def ListDirectory(
+        self,
+        request: pb.ListDirectoryRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.ListDirectoryResponse:
+        async with _StatusBoundary(context, "ListDirectory"):
+            listing = await self._files.list_directory(request.path, depth=request.depth)
+            return pb.ListDirectoryResponse(
+                entries=[_file_info(e) for e in listing.entries], truncated=listing.truncated
+            )
+
+    async def StatFile(
+        self, request: pb.StatFileRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StatFileResponse:
+        async with _StatusBoundary(context, "StatFile"):
+            return pb.StatFileResponse(info=_file_info(await self._files.stat(request.path)))
+
+    async def MakeDirectory(
+        self,
+        request: pb.MakeDirectoryRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.MakeDirectoryResponse:
+        async with _StatusBoundary(context, "MakeDirectory"):
+            info = await self._files.make_directory(request.path, parents=request.parents)
+            return pb.MakeDirectoryResponse(info=_file_info(info))
+
+    async def MoveFile(
+        self, request: pb.MoveFileRequest, context: grpc.aio.ServicerContext
+    ) -> pb.MoveFileResponse:
+        async with _StatusBoundary(context, "MoveFile"):
+            info = await self._files.move(
+                request.source, request.destination, overwrite=request.overwrite
+            )
+            return pb.MoveFileResponse(info=_file_info(info))
+
+    async def RemoveFile(
+        self,
+        request: pb.RemoveFileRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.RemoveFileResponse:
+        async with _StatusBoundary(context, "RemoveFile"):
+            await self._files.remove(request.path, recursive=request.recursive)
+            return pb.RemoveFileResponse()
+
+    async def EditFile(
+        self, request: pb.EditFileRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EditFileResponse:
+        async with _StatusBoundary(context, "EditFile"):
+            edits = [TextEdit(old_text=e.old_text, new_text=e.new_text) for e in request.edits]
+            result = await self._files.edit(request.path, edits, dry_run=request.dry_run)
+            return pb.EditFileResponse(diff=result.diff, info=_file_info(result.info))
+
+    async def SearchFiles(
+        self,
+        request: pb.SearchFilesRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.SearchFilesResponse:
+        async with _StatusBoundary(context, "SearchFiles"):
+            result = await self._files.search(
+                request.path,
+                request.pattern,
+                exclude_patterns=list(request.exclude_patterns),
+                max_results=request.max_results,
+            )
+            return pb.SearchFilesResponse(paths=result.paths, truncated=result.truncated)
+
+
+async def _data_chunks(
+    requests: AsyncIterator[pb.WriteFileRequest],
+) -> AsyncGenerator[bytes, None]:
+    async for request in requests:
+        if request.WhichOneof("part") == "header":
+            raise InvalidInputError("only the first WriteFile message may be a header")
+        yield request.data
+
+
+def _seconds(duration: Duration) -> float:
+    return duration.seconds + duration.nanos / 1e9
+
+
+def _duration(seconds: float) -> Duration:
+    out = Duration()
+    out.FromNanoseconds(int(seconds * 1e9))
+    return out
+
+
+def _timestamp(seconds: float) -> Timestamp:
+    out = Timestamp()
+    out.FromNanoseconds(int(seconds * 1e9))
+    return out
+
+
+def _file_info(info: FileInfo) -> pb.FileInfo:
+    return pb.FileInfo(
+        path=info.path,
+        name=info.name,
+        type=_FILE_TYPE[info.kind],
+        size=info.size,
+        mode=info.mode,
+        modified_at=_timestamp(info.modified_at),
+        accessed_at=_timestamp(info.accessed_at),
+    )

@@ -1,0 +1,130 @@
+"""``python -m sandbox_svc.sandboxd`` as the control plane launches it: a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from sandgate.sandbox.v1 import runtime_service_pb2 as pb
+from sandgate.sandbox.v1 import runtime_service_pb2_grpc as pb_grpc
+
+REPO = Path(__file__).resolve().parents[3]
+TOKEN_ENV = "SANDGATE_SANDBOXD_TOKEN"
+
+
+@pytest.fixture
+def run_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="sgd-"))  # AF_UNIX paths stay short
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def daemon_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    env.update(extra)
+    return env
+
+
+async def spawn(run_dir: Path, *args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    (run_dir / "ws").mkdir(exist_ok=True)
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sandbox_svc.sandboxd",
+        "--listen",
+        f"unix:{run_dir}/sandboxd.sock",
+        "--workspace",
+        str(run_dir / "ws"),
+        *args,
+        cwd=REPO,
+        env=env,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+@pytest.fixture
+async def channel(run_dir: Path) -> AsyncIterator[grpc.aio.Channel]:
+    # The daemon is not listening yet when the channel first connects: retry fast.
+    options = [("grpc.initial_reconnect_backoff_ms", 20), ("grpc.max_reconnect_backoff_ms", 100)]
+    async with grpc.aio.insecure_channel(f"unix:{run_dir}/sandboxd.sock", options=options) as chan:
+        yield chan
+
+
+async def wait_serving(channel: grpc.aio.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=15, wait_for_ready=True)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def stop(process: asyncio.subprocess.Process) -> int:
+    process.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(20):
+        await process.communicate()
+        return await process.wait()
+
+
+async def test_without_a_token_the_daemon_refuses_to_start(run_dir: Path) -> None:
+    process = await spawn(run_dir, env=daemon_env())
+    async with asyncio.timeout(20):
+        _, stderr = await process.communicate()
+    assert process.returncode == 2
+    assert TOKEN_ENV.encode() in stderr
+    assert not (run_dir / "sandboxd.sock").exists()
+
+
+async def test_a_token_file_is_consumed_and_sigterm_stops_daemon_and_kernel(
+    run_dir: Path, channel: grpc.aio.Channel
+) -> None:
+    token_file = run_dir / "token"
+    token_file.write_text("file-token\n")
+    runtime_base = run_dir / "kernel"
+    runtime_base.mkdir()
+    process = await spawn(
+        run_dir,
+        "--token-file",
+        str(token_file),
+        "--kernel-runtime-dir",
+        str(runtime_base),
+        env=daemon_env(),
+    )
+    try:
+        await wait_serving(channel)
+        assert not token_file.exists()
+        stub = pb_grpc.SandboxRuntimeStub(channel)
+        auth = (("authorization", "Bearer file-token"),)
+        async with asyncio.timeout(30):
+            replies = [
+                r async for r in stub.RunCode(pb.RunCodeRequest(code="6 * 7"), metadata=auth)
+            ]
+        assert replies[-1].result.status == pb.CELL_STATUS_OK
+        assert [p.name[:16] for p in runtime_base.iterdir()] == ["sandgate-kernel-"]
+    finally:
+        returncode = await stop(process)
+    assert returncode == 0
+    assert list(runtime_base.iterdir()) == []  # kernel stopped, sockets and dir removed
+
+
+async def test_an_environment_token_is_not_inherited_by_commands(
+    run_dir: Path, channel: grpc.aio.Channel
+) -> None:
+    process = await spawn(run_dir, env=daemon_env(**{TOKEN_ENV: "env-token"}))
+    try:
+        await wait_serving(channel)
+        stub = pb_grpc.SandboxRuntimeStub(channel)
+        request = pb.ExecRequest(command=f"echo ${{{TOKEN_ENV}:-unset}}")
+        auth = (("authorization", "Bearer env-token"),)
+        async with asyncio.timeout(10):
+            replies = [r async for r in stub.Exec(request, metadata=auth)]
+        assert replies[0].output.data == b"unset\n"
+    finally:
+        assert await stop(process) == 0
