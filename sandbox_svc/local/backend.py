@@ -37,6 +37,7 @@ from sandbox_svc.local.bwrap import (
     sandboxd_command,
 )
 from sandbox_svc.local.cgroups import CgroupDriver, CgroupLimits, detect_cgroups
+from sandbox_svc.local.runtime import locate_runtime
 from sandbox_svc.templates import Template
 
 __all__ = ["LaunchSpec", "LocalBackend"]
@@ -73,11 +74,11 @@ class LocalBackend:
     """Starts, pauses and kills bubblewrap sandboxes in per-sandbox cgroups."""
 
     def __init__(self, state_dir: Path, cgroups: CgroupDriver, venv: Path,
-                 source_root: Path) -> None:
+                 packages: tuple[Path, ...]) -> None:
         self._state = state_dir
         self._cgroups = cgroups
         self._venv = venv
-        self._packages = tuple(source_root / name for name in _PACKAGES)
+        self._packages = packages
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
     @classmethod
@@ -105,11 +106,10 @@ class LocalBackend:
                 "read-only into every sandbox; start it with `make run`"
             )
         source_root = Path(__file__).resolve().parents[2]
-        _check_traversable(venv, "the Python runtime of sandboxd")
-        _check_traversable(source_root, "the sandboxd sources")
+        runtime = locate_runtime(venv, tuple(source_root / name for name in _PACKAGES))
         interpreter = (venv / "bin" / "python").resolve()
         _check_traversable(interpreter.parent, "the Python interpreter")
-        backend = cls(state_dir, cgroups, venv, source_root)
+        backend = cls(state_dir, cgroups, runtime.venv, runtime.packages)
         backend._prepare_state_dir()
         # Sources are read-only inside; compile them now so sandboxd starts fast.
         for source in backend._packages:
