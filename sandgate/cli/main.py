@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_client_args(ls)
     exe = ssub.add_parser("exec", help="run a shell command in a sandbox")
     exe.add_argument("sandbox_id")
-    exe.add_argument("cmd", nargs=argparse.REMAINDER, help="command (quote it, or after --)")
+    exe.add_argument("cmd", nargs="+", help="shell command; put it after -- (options first)")
     exe.add_argument("--timeout", type=float, default=60.0)
     _add_client_args(exe)
     for name, text in (("rm", "delete a sandbox"), ("pause", "freeze a sandbox"),
@@ -78,7 +78,7 @@ async def _sandbox_command(args: argparse.Namespace) -> int:
         sbx = await AsyncSandbox.connect(args.sandbox_id, **client)
         try:
             if args.action == "exec":
-                command = " ".join(a for a in args.cmd if a != "--")
+                command = " ".join(args.cmd)
                 result = await sbx.commands.run(
                     command, timeout=args.timeout,
                     on_stdout=lambda s: print(s, end="", flush=True),
