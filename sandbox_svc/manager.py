@@ -250,9 +250,8 @@ class SandboxManager:
         claimed = await self._registry.claim_pooled(
             template.name, tenant, user_id, session_id, now, now + ttl)
         if claimed is not None:
-            self._refill.set()
+            self._refill.set()  # the pool loop also refreshes the gauges, off this path
             self.events.publish(EventType.BOUND, claimed)
-            await self._update_gauges()
             return claimed, True, True
         async with self._slot():
             record = await self._launch(template, tenant=tenant, user_id=user_id,
@@ -356,6 +355,7 @@ class SandboxManager:
             await self._refill.wait()
             self._refill.clear()
             try:
+                await self._update_gauges()
                 await self._fill_pools()
             except asyncio.CancelledError:
                 raise

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -38,10 +39,14 @@ class RunningService:
     health: health.aio.HealthServicer
     registry: SqliteRegistry
     settings: SandboxServiceSettings
+    metrics_server: WSGIServer | None = None
 
     async def stop(self, grace: float = 2.0) -> None:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
         await self.manager.stop(delete_all=self.settings.auto_cleanup)
         self.registry.close()
 
@@ -86,10 +91,12 @@ async def build_server(settings: SandboxServiceSettings,
     await server.start()
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    metrics_server = None
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=host, registry=metrics.registry)
+        metrics_server, _ = start_http_server(settings.metrics_port, addr=host,
+                                              registry=metrics.registry)
     return RunningService(server, port, f"{host}:{port}", manager, health_servicer, registry,
-                          settings)
+                          settings, metrics_server)
 
 
 async def serve(settings: SandboxServiceSettings) -> None:
