@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import grpc
@@ -123,4 +124,17 @@ async def test_expired_sandboxes_are_reaped(service: RunningService) -> None:
     assert await service.manager.reap_once() == [sbx.sandbox_id]
     with pytest.raises(NotFoundError):
         await AsyncSandbox.connect(sbx.sandbox_id, target=service.address)
+    await sbx.close()
+
+
+async def test_idle_session_sandboxes_are_reaped_but_renewal_counts_as_activity(
+        service: RunningService) -> None:
+    sbx = await AsyncSandbox.acquire("idle-session", "base", target=service.address)
+    idle_timeout = service.manager.catalog.get("base").idle_timeout_s
+    later = time.time() + idle_timeout / 2
+    assert await service.manager.reap_once(now=later) == []
+    await sbx.set_timeout(3 * idle_timeout)  # activity: the idle clock restarts
+    assert await service.manager.reap_once(now=time.time() + idle_timeout - 5) == []
+    assert await service.manager.reap_once(
+        now=time.time() + idle_timeout + 5) == [sbx.sandbox_id]
     await sbx.close()
