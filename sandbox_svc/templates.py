@@ -13,6 +13,7 @@ More (or overrides) come from a YAML file::
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,9 +23,44 @@ import yaml
 
 from sandbox_svc.errors import InvalidRequestError, TemplateNotFoundError
 
-__all__ = ["BUILTIN_TEMPLATES", "Template", "TemplateCatalog", "load_templates"]
+__all__ = [
+    "BUILTIN_TEMPLATES",
+    "HOST_LOOPBACK",
+    "AllowRule",
+    "Template",
+    "TemplateCatalog",
+    "load_templates",
+    "parse_allow",
+]
 
 _KNOWN_TOOL_GROUPS = frozenset({"base", "filesystem", "browser"})
+HOST_LOOPBACK = "10.0.2.2"  # how a networked sandbox reaches the host's 127.0.0.1
+
+
+@dataclass(frozen=True)
+class AllowRule:
+    """One destination a networked sandbox may reach despite the default blocks."""
+
+    address: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+def parse_allow(entry: str) -> AllowRule:
+    """``HOST:PORT`` with HOST an IPv4 address or ``host-loopback``."""
+    host, sep, port_text = entry.rpartition(":")
+    allowed = "allowlist entries look like 203.0.113.7:443 or host-loopback:8080"
+    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise InvalidRequestError(f"bad allowlist entry {entry!r}: {allowed}")
+    if host == "host-loopback":
+        host = HOST_LOOPBACK
+    try:
+        address = ipaddress.IPv4Address(host)
+    except ValueError:
+        raise InvalidRequestError(f"bad allowlist entry {entry!r}: {allowed}") from None
+    return AllowRule(str(address), int(port_text))
 
 
 @dataclass(frozen=True)
@@ -47,10 +83,16 @@ class Template:
     idle_timeout_s: int = 900
     """A bound sandbox with no activity for this long is reaped."""
     network: bool = False
-    """Egress allowed (not yet supported by the local backend)."""
+    """Egress through a user-mode network; host loopback, private and metadata
+    ranges stay blocked unless listed in ``allow``."""
+    allow: tuple[str, ...] = ()
+    """``HOST:PORT`` destinations reachable despite the blocks (needs network)."""
     rootfs: str | None = None
     """A directory tree used instead of the host's system paths (read-only)."""
     labels: Mapping[str, str] = field(default_factory=dict)
+
+    def allow_rules(self) -> list[AllowRule]:
+        return [parse_allow(entry) for entry in self.allow]
 
     def validate(self) -> None:
         if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
@@ -76,10 +118,10 @@ class Template:
                 raise InvalidRequestError(
                     f"template {self.name!r}: {key}={value} is out of range [{low}, {high}]"
                 )
-        if self.network:
+        rules = [parse_allow(entry) for entry in self.allow]
+        if rules and not self.network:
             raise InvalidRequestError(
-                f"template {self.name!r}: network=true is not supported by the local backend yet"
-            )
+                f"template {self.name!r}: allow needs network: true")
         if self.rootfs is not None and not Path(self.rootfs, "usr").is_dir():
             raise InvalidRequestError(
                 f"template {self.name!r}: rootfs {self.rootfs!r} has no usr/ directory"
@@ -134,8 +176,9 @@ def _template_from_mapping(raw: Mapping[str, Any]) -> Template:
             f"template entry has unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}"
         )
     values = dict(raw)
-    if "tool_groups" in values:
-        values["tool_groups"] = tuple(values["tool_groups"])
+    for key in ("tool_groups", "allow"):
+        if key in values:
+            values[key] = tuple(values[key])
     try:
         return Template(**values)
     except TypeError as exc:

@@ -5,13 +5,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: bubblewrap isolates sandboxes; setpriv (util-linux) drops
-# privileges before bwrap; Debian's python3 builds the venv because the sandbox
-# must be able to read the interpreter (a pyenv under /root is not readable by
-# the unprivileged sandbox uid); node/npm provide buf for proto lint.
+# Debian packages: bubblewrap isolates sandboxes; setpriv and nsenter
+# (util-linux) drop privileges and configure namespaces; slirp4netns and nft
+# give networked templates filtered egress; chromium is the browser template's
+# browser; Debian's python3 builds the venv because the sandbox must be able to
+# read the interpreter (a pyenv under /root is not readable by the unprivileged
+# sandbox uid); node/npm provide buf for proto lint.
 need_pkgs=()
 command -v bwrap >/dev/null || need_pkgs+=(bubblewrap)
-command -v setpriv >/dev/null || need_pkgs+=(util-linux)
+command -v setpriv >/dev/null && command -v nsenter >/dev/null || need_pkgs+=(util-linux)
+command -v slirp4netns >/dev/null || need_pkgs+=(slirp4netns)
+command -v nft >/dev/null || [ -x /usr/sbin/nft ] || need_pkgs+=(nftables)
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium fonts-dejavu-core)
 [ -x /usr/bin/python3 ] || need_pkgs+=(python3)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || need_pkgs+=(python3-venv)
 [ -f /usr/include/python3.11/Python.h ] || [ -n "$(ls /usr/include/python3*/Python.h 2>/dev/null)" ] || need_pkgs+=(python3-dev)

@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import compileall
 import hashlib
+import json
 import logging
 import os
+import select
 import shutil
 import stat
 import subprocess
@@ -37,8 +39,9 @@ from sandbox_svc.local.bwrap import (
     sandboxd_command,
 )
 from sandbox_svc.local.cgroups import CgroupDriver, CgroupLimits, detect_cgroups
+from sandbox_svc.local.network import apply_firewall, firewall_rules, start_slirp
 from sandbox_svc.local.runtime import locate_runtime
-from sandbox_svc.templates import Template
+from sandbox_svc.templates import HOST_LOOPBACK, Template
 
 __all__ = ["LaunchSpec", "LocalBackend"]
 
@@ -56,6 +59,20 @@ class LaunchSpec:
     template: Template
     host_uid: int
     token: str
+
+
+def _read_child_pid(info_fd: int, timeout: float = 10.0) -> int:
+    """The sandbox's host pid from bwrap's --info-fd JSON."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while b"}" not in data:
+        remaining = deadline - time.monotonic()
+        readable, _, _ = select.select([info_fd], [], [], max(remaining, 0))
+        chunk = os.read(info_fd, 4096) if readable else b""
+        if not chunk:
+            raise BackendError("bwrap exited or stalled before reporting the sandbox pid")
+        data += chunk
+    return int(json.loads(data)["child-pid"])
 
 
 def _check_traversable(path: Path, why: str) -> None:
@@ -80,6 +97,7 @@ class LocalBackend:
         self._venv = venv
         self._packages = packages
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._slirps: dict[str, subprocess.Popen[bytes]] = {}
 
     @classmethod
     def for_host(cls, state_dir: Path) -> LocalBackend:
@@ -129,6 +147,7 @@ class LocalBackend:
             "group": f"sandbox:x:{INNER_UID}:\n",
             "hosts": "127.0.0.1 localhost sandbox\n::1 localhost sandbox\n",
             "hostname": "sandbox\n",
+            "resolv.conf": "nameserver 10.0.2.3\n",  # slirp4netns's DNS forwarder
         }
         for name, content in files.items():
             (etc / name).write_text(content)
@@ -187,13 +206,41 @@ class LocalBackend:
             workspace=workspace, run_dir=run, etc_dir=self._state / "etc", venv=self._venv,
             packages=self._packages, oom_file=self._cgroups.oom_file(sid),
             rootfs=Path(template.rootfs) if template.rootfs else None,
+            resolv_conf=self._state / "etc" / "resolv.conf" if template.network else None,
         )
-        argv = launcher_argv(procs, uid, bwrap_argv(layout, sandboxd_command(), sandbox_env()))
+        command = sandboxd_command(browser_warm="browser" in template.tool_groups)
         with open(root / "sandbox.log", "ab") as log:
-            self._procs[sid] = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True, close_fds=True,
-            )
+            if not template.network:
+                argv = launcher_argv(procs, uid, bwrap_argv(layout, command, sandbox_env()))
+                self._procs[sid] = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    start_new_session=True)
+                return
+            # bwrap reports the sandbox's pid on info_w and holds the command back
+            # until block_r is readable: the network and its firewall come first.
+            info_r, info_w = os.pipe()
+            block_r, block_w = os.pipe()
+            try:
+                argv = launcher_argv(procs, uid, bwrap_argv(
+                    layout, command, sandbox_env(), info_fd=info_w, block_fd=block_r))
+                self._procs[sid] = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    start_new_session=True, pass_fds=(info_w, block_r))
+                os.close(info_w)
+                os.close(block_r)
+                info_w = block_r = -1
+                pid = _read_child_pid(info_r)
+                rules = firewall_rules(template.allow_rules())
+                (root / "firewall.nft").write_text(rules)
+                host_loopback = any(r.address == HOST_LOOPBACK for r in template.allow_rules())
+                self._slirps[sid] = start_slirp(pid, procs, host_loopback=host_loopback,
+                                                log=log.fileno())
+                apply_firewall(pid, rules)
+                os.write(block_w, b"1")
+            finally:
+                for fd in (info_r, info_w, block_r, block_w):
+                    if fd >= 0:
+                        os.close(fd)
 
     def _log_tail(self, sandbox_id: str, limit: int = 800) -> str:
         try:
@@ -254,13 +301,14 @@ class LocalBackend:
 
     def _destroy(self, sandbox_id: str) -> None:
         self._cgroups.kill_all(sandbox_id)
-        proc = self._procs.pop(sandbox_id, None)
-        if proc is not None:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        for procs in (self._procs, self._slirps):
+            proc = procs.pop(sandbox_id, None)
+            if proc is not None:
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=5)
         self._cgroups.remove(sandbox_id)
         shutil.rmtree(self._sandbox_dir(sandbox_id), ignore_errors=True)
 

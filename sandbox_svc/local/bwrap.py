@@ -8,10 +8,11 @@ writable /workspace; nothing else of the host is visible.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SANDBOX_RUN_DIR", "SandboxLayout", "bwrap_argv", "launcher_argv"]
+__all__ = ["SANDBOX_RUN_DIR", "SandboxLayout", "bwrap_argv", "in_cgroups", "launcher_argv"]
 
 SANDBOX_RUN_DIR = "/run/sandgate"
 SANDBOX_OOM_FILE = "/run/cgroup-oom"
@@ -43,6 +44,8 @@ class SandboxLayout:
     oom_file: Path | None = None
     rootfs: Path | None = None
     """A tree to take usr/ (and lib*/bin/sbin) from instead of the host's /."""
+    resolv_conf: Path | None = None
+    """Bound as /etc/resolv.conf when the sandbox has a network."""
 
 
 def _system_binds(root: Path) -> list[str]:
@@ -56,8 +59,13 @@ def _system_binds(root: Path) -> list[str]:
     return args
 
 
-def bwrap_argv(layout: SandboxLayout, command: list[str], env: dict[str, str]) -> list[str]:
-    """bwrap plus its arguments, running ``command`` inside the sandbox."""
+def bwrap_argv(layout: SandboxLayout, command: list[str], env: dict[str, str], *,
+               info_fd: int | None = None, block_fd: int | None = None) -> list[str]:
+    """bwrap plus its arguments, running ``command`` inside the sandbox.
+
+    ``info_fd`` receives the sandbox's host pid; with ``block_fd`` the command
+    waits until a byte arrives there (the network is configured first).
+    """
     args = [
         "bwrap",
         "--unshare-user", "--uid", str(INNER_UID), "--gid", str(INNER_UID),
@@ -73,6 +81,8 @@ def bwrap_argv(layout: SandboxLayout, command: list[str], env: dict[str, str]) -
     etc_root = (layout.rootfs or Path("/")) / "etc"
     for name in _HOST_ETC:
         args += ["--ro-bind-try", str(etc_root / name), f"/etc/{name}"]
+    if layout.resolv_conf is not None:
+        args += ["--ro-bind", str(layout.resolv_conf), "/etc/resolv.conf"]
     args += ["--bind", str(layout.workspace), "/workspace"]
     args += ["--bind", str(layout.run_dir), SANDBOX_RUN_DIR]
     args += ["--ro-bind", str(layout.venv), SANDBOX_VENV]
@@ -85,22 +95,29 @@ def bwrap_argv(layout: SandboxLayout, command: list[str], env: dict[str, str]) -
     args += ["--clearenv"]
     for key, value in sorted(env.items()):
         args += ["--setenv", key, value]
+    if info_fd is not None:
+        args += ["--info-fd", str(info_fd)]
+    if block_fd is not None:
+        args += ["--block-fd", str(block_fd)]
     args += ["--chdir", "/workspace", "--"]
     return args + command
 
 
-def launcher_argv(cgroup_procs: list[Path], host_uid: int, inner: list[str]) -> list[str]:
+def in_cgroups(cgroup_procs: Sequence[Path], inner: list[str]) -> list[str]:
+    """A command line that joins the cgroups (as the caller), then execs ``inner``."""
+    return ["/bin/sh", "-c", _LAUNCHER, "sandgate-launch", *(str(p) for p in cgroup_procs),
+            "--", *inner]
+
+
+def launcher_argv(cgroup_procs: Sequence[Path], host_uid: int, inner: list[str]) -> list[str]:
     """Join the cgroups as root, drop to ``host_uid``, then exec ``inner`` (bwrap ...).
 
     bwrap then runs unprivileged: a process that ever left its namespaces
     would hold no privilege on the host.
     """
-    return [
-        "/bin/sh", "-c", _LAUNCHER, "sandgate-launch",
-        *(str(p) for p in cgroup_procs), "--",
+    return in_cgroups(cgroup_procs, [
         "setpriv", f"--reuid={host_uid}", f"--regid={host_uid}", "--clear-groups",
-        "--no-new-privs", *inner,
-    ]
+        "--no-new-privs", *inner])
 
 
 def sandbox_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -118,10 +135,13 @@ def sandbox_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def sandboxd_command() -> list[str]:
+def sandboxd_command(*, browser_warm: bool = False) -> list[str]:
+    """sandboxd inside the sandbox; browser templates start Chromium at once so a
+    pooled sandbox's first browser call pays no launch."""
     return [
         f"{SANDBOX_VENV}/bin/python", "-m", "sandbox_svc.sandboxd",
         "--listen", f"unix:{SANDBOX_RUN_DIR}/sandboxd.sock",
         "--workspace", "/workspace",
         "--token-file", f"{SANDBOX_RUN_DIR}/token",
+        *(["--browser-warm"] if browser_warm else []),
     ]

@@ -1,0 +1,96 @@
+"""User-mode egress for templates that allow network (slirp4netns + nftables).
+
+A sandbox always has its own network namespace. With egress allowed,
+slirp4netns (joined to the sandbox's cgroups, so delete kills it too) gives it
+``tap0`` with a default route through a user-mode TCP/IP stack, and an nftables
+table installed from the host side, before any sandbox code runs, rejects
+host loopback (slirp's 10.0.2.2), private, shared (CGNAT), link-local and
+metadata ranges (169.254.169.254, 100.100.100.200). Allowlist entries
+(``HOST:PORT``, where HOST is an IPv4 address or ``host-loopback``) are
+accepted before those rejections. The sandbox holds no capability over its
+namespace, so it cannot change the rules.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from sandbox_svc.errors import BackendError
+from sandbox_svc.local.bwrap import in_cgroups
+from sandbox_svc.templates import AllowRule
+
+__all__ = [
+    "BLOCKED_RANGES",
+    "apply_firewall",
+    "firewall_rules",
+    "start_slirp",
+]
+
+SLIRP_DNS = "10.0.2.3"
+BLOCKED_RANGES = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4",
+    "240.0.0.0/4",
+)
+BLOCKED_RANGES_V6 = ("::1/128", "fc00::/7", "fe80::/10", "ff00::/8")
+_READY_TIMEOUT_S = 5.0
+
+
+def firewall_rules(allow: Sequence[AllowRule]) -> str:
+    """The nftables ruleset installed in a networked sandbox's namespace."""
+    accepts = "".join(f"    ip daddr {rule.address} tcp dport {rule.port} accept\n"
+                      for rule in allow)
+    return (
+        "table inet sandgate {\n"
+        "  chain output {\n"
+        "    type filter hook output priority 0; policy accept;\n"
+        '    oifname "lo" accept\n'
+        f"    ip daddr {SLIRP_DNS} udp dport 53 accept\n"
+        f"    ip daddr {SLIRP_DNS} tcp dport 53 accept\n"
+        f"{accepts}"
+        f"    ip daddr {{ {', '.join(BLOCKED_RANGES)} }} reject\n"
+        f"    ip6 daddr {{ {', '.join(BLOCKED_RANGES_V6)} }} reject\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+def start_slirp(sandbox_pid: int, cgroup_procs: Sequence[Path], *,
+                host_loopback: bool, log: int) -> subprocess.Popen[bytes]:
+    """Attach slirp4netns to the sandbox's network namespace; return once configured."""
+    ready_r, ready_w = os.pipe()
+    # slirp4netns joins the sandbox's cgroups: deleting the sandbox kills it too.
+    argv = in_cgroups(cgroup_procs, [
+        "slirp4netns", "--configure", "--mtu=65520", "--enable-seccomp",
+        f"--ready-fd={ready_w}", "--netns-type=path",
+        *([] if host_loopback else ["--disable-host-loopback"]),
+        f"/proc/{sandbox_pid}/ns/net", "tap0",
+    ])
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                pass_fds=[ready_w], start_new_session=True)
+    finally:
+        os.close(ready_w)
+    try:
+        readable, _, _ = select.select([ready_r], [], [], _READY_TIMEOUT_S)
+        ready = os.read(ready_r, 1) if readable else b""
+    finally:
+        os.close(ready_r)
+    if ready != b"1":
+        proc.kill()
+        proc.wait(timeout=5)
+        raise BackendError("slirp4netns did not configure the sandbox network "
+                           f"within {_READY_TIMEOUT_S:.0f}s (see sandbox.log)")
+    return proc
+
+
+def apply_firewall(sandbox_pid: int, rules: str) -> None:
+    result = subprocess.run(["nsenter", "-t", str(sandbox_pid), "-n", "nft", "-f", "-"],
+                            input=rules.encode(), capture_output=True, timeout=10)
+    if result.returncode != 0:
+        raise BackendError(f"could not install the sandbox firewall: "
+                           f"{result.stderr.decode(errors='replace').strip()}")
