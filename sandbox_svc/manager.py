@@ -49,6 +49,7 @@ class SandboxBackend(Protocol):
     def has_processes(self, sandbox_id: str) -> bool: ...
     def leftovers(self) -> set[str]: ...
     def close(self) -> None: ...
+    def check_template(self, template: Template) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ class SandboxManager:
 
     async def start(self) -> None:
         """Re-adopt or reap what a previous process left, then run pool and reaper."""
+        for template in self.catalog.all():
+            self.backend.check_template(template)
         await self._recover()
         self._tasks = [
             asyncio.create_task(self._pool_loop(), name="sandgate-pool"),

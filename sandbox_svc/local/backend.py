@@ -39,7 +39,12 @@ from sandbox_svc.local.bwrap import (
     sandboxd_command,
 )
 from sandbox_svc.local.cgroups import CgroupDriver, CgroupLimits, detect_cgroups
-from sandbox_svc.local.network import apply_firewall, firewall_rules, start_slirp
+from sandbox_svc.local.network import (
+    apply_firewall,
+    firewall_rules,
+    missing_network_tools,
+    start_slirp,
+)
 from sandbox_svc.local.runtime import locate_runtime
 from sandbox_svc.templates import HOST_LOOPBACK, Template
 
@@ -158,6 +163,13 @@ class LocalBackend:
                 f"state dir {self._state} is too long: socket paths such as {sock} exceed "
                 f"{_UNIX_PATH_MAX} bytes; choose a shorter SANDGATE_STATE_DIR"
             )
+
+    def check_template(self, template: Template) -> None:
+        """Refuse a template this host cannot run, naming what to install."""
+        if template.network and (missing := missing_network_tools()):
+            raise IsolationUnavailableError(
+                f"template {template.name!r} needs network tools; install them with: "
+                f"apt-get install -y {' '.join(missing)}")
 
     def _sandbox_dir(self, sandbox_id: str) -> Path:
         return self._state / "sb" / sandbox_id

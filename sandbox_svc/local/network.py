@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ __all__ = [
     "BLOCKED_RANGES",
     "apply_firewall",
     "firewall_rules",
+    "missing_network_tools",
     "start_slirp",
 ]
 
@@ -88,8 +90,20 @@ def start_slirp(sandbox_pid: int, cgroup_procs: Sequence[Path], *,
     return proc
 
 
+def missing_network_tools() -> list[str]:
+    """Debian packages networked sandboxes need that this host lacks."""
+    needed = {"slirp4netns": "slirp4netns", "nft": "nftables", "nsenter": "util-linux"}
+    return sorted({pkg for tool, pkg in needed.items() if _which(tool) is None})
+
+
+def _which(tool: str) -> str | None:
+    # nft lives in /usr/sbin, which a non-login PATH may lack.
+    return shutil.which(tool, path=f"{os.environ.get('PATH', os.defpath)}:/usr/sbin:/sbin")
+
+
 def apply_firewall(sandbox_pid: int, rules: str) -> None:
-    result = subprocess.run(["nsenter", "-t", str(sandbox_pid), "-n", "nft", "-f", "-"],
+    nft = _which("nft") or "nft"
+    result = subprocess.run(["nsenter", "-t", str(sandbox_pid), "-n", nft, "-f", "-"],
                             input=rules.encode(), capture_output=True, timeout=10)
     if result.returncode != 0:
         raise BackendError(f"could not install the sandbox firewall: "
