@@ -25,6 +25,7 @@ _HOST_ETC = (
     "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "ssl",
     "ca-certificates", "ca-certificates.conf", "mime.types", "nsswitch.conf",
     "os-release", "debian_version", "fonts", "protocols", "services",
+    "chromium", "chromium.d",  # Debian's chromium wrapper sources these
 )
 # The launcher shell: join each cgroup (argv up to "--"), then exec the rest.
 _LAUNCHER = 'for f; do shift; [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; done; exec "$@"'
