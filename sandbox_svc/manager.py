@@ -12,7 +12,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -84,7 +84,8 @@ class SandboxManager:
         self._starting: dict[str, int] = {}  # pooled starts in flight, per template
         self._in_flight = 0  # every start in flight (pooled or not)
         self._slot_lock = asyncio.Lock()
-        self._session_locks: dict[tuple[str, str, str, str], asyncio.Lock] = {}
+        self._session_locks: dict[tuple[str, str, str, str],
+                                  tuple[asyncio.Lock, list[int]]] = {}
         self._refill = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -211,13 +212,18 @@ class SandboxManager:
         await self._update_gauges()
         return record
 
-    @contextlib.contextmanager
-    def _session_lock_slot(self, key: tuple[str, str, str, str]) -> Iterator[asyncio.Lock]:
-        lock = self._session_locks.setdefault(key, asyncio.Lock())
+    @contextlib.asynccontextmanager
+    async def _session_guard(self, key: tuple[str, str, str, str]) -> AsyncIterator[None]:
+        """Serialise acquires of one session key; the lock lives while anyone waits on it."""
+        entry = self._session_locks.setdefault(key, (asyncio.Lock(), [0]))
+        lock, users = entry
+        users[0] += 1
         try:
-            yield lock
+            async with lock:
+                yield
         finally:
-            if not lock.locked() and self._session_locks.get(key) is lock:
+            users[0] -= 1
+            if users[0] == 0:
                 self._session_locks.pop(key, None)
 
     async def acquire(self, tenant: str, user_id: str, session_id: str, template_name: str,
@@ -229,9 +235,8 @@ class SandboxManager:
         ttl = self._ttl(template, ttl_s)
         started = time.perf_counter()
         key = (tenant, user_id, session_id, template.name)
-        with self._session_lock_slot(key) as lock:
-            async with lock:
-                result = await self._acquire_locked(template, tenant, user_id, session_id, ttl)
+        async with self._session_guard(key):
+            result = await self._acquire_locked(template, tenant, user_id, session_id, ttl)
         record, newly_bound, pool_hit = result
         if newly_bound:
             self.metrics.acquire_seconds.labels(
@@ -337,7 +342,7 @@ class SandboxManager:
             await self.backend.destroy(record.sandbox_id)
             await self._registry.remove(record.sandbox_id)
         self.metrics.operations.labels("delete", event.value).inc()
-        self.events.publish(event, record.with_changes())
+        self.events.publish(event, record)
         if record.pooled:
             self._refill.set()
 
@@ -404,8 +409,9 @@ class SandboxManager:
         for record in await self._registry.all():
             if record.status is SandboxStatus.STARTING:
                 continue
-            template = self.catalog.get(record.template) if record.template in \
-                self.catalog.names() else None
+            # A template removed from the config since the sandbox started: reap it.
+            template = (self.catalog.get(record.template)
+                        if record.template in self.catalog.names() else None)
             expired = record.expires_at is not None and now > record.expires_at
             idle = (not record.pooled and template is not None
                     and now - record.last_active_at > template.idle_timeout_s)

@@ -138,3 +138,14 @@ async def test_idle_session_sandboxes_are_reaped_but_renewal_counts_as_activity(
     assert await service.manager.reap_once(
         now=time.time() + idle_timeout + 5) == [sbx.sandbox_id]
     await sbx.close()
+
+
+async def test_concurrent_acquires_of_one_session_share_one_sandbox(
+        service: RunningService) -> None:
+    sandboxes = await asyncio.gather(*(
+        AsyncSandbox.acquire("same-session", "base", target=service.address) for _ in range(6)))
+    assert len({s.sandbox_id for s in sandboxes}) == 1
+    assert len(await service.registry.all()) == 1
+    await sandboxes[0].kill()
+    for other in sandboxes[1:]:
+        await other.close()
