@@ -2,14 +2,17 @@
 
     python -m sandbox_svc.sandboxd --listen unix:/run/sandgate/sandboxd.sock \\
         --workspace /workspace [--token-file PATH] [--kernel-runtime-dir DIR] \\
-        [--oom-file PATH]
+        [--oom-file PATH] [--browser-warm] [--browser-executable PATH]
 
 The token comes from ``--token-file`` (read, then unlinked) or from
 ``SANDGATE_SANDBOXD_TOKEN`` (removed from the environment so that commands and
 the kernel never inherit it). Without a token the daemon refuses to start
 (exit 2). SIGTERM or SIGINT: health NOT_SERVING, graceful stop, kernel shut
-down. Start-up is on the sandbox's cold path: the heavy imports (grpc) happen
-after the arguments are checked, and jupyter_client only on the first cell.
+down, browser closed. Start-up is on the sandbox's cold path: the heavy imports
+(grpc) happen after the arguments are checked, jupyter_client only on the first
+cell, and Playwright only on the first browser call, unless ``--browser-warm``
+starts the browser before the daemon serves (pooled browser sandboxes then
+have it up before an agent's first call).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ TOKEN_ENV = "SANDGATE_SANDBOXD_TOKEN"
 OOM_FILE_ENV = "SANDGATE_OOM_FILE"
 _EXIT_USAGE = 2
 _STOP_GRACE_S = 5.0
+_BROWSER_WARM_WAIT_S = 10.0
+"""--browser-warm delays serving by at most this: the control plane waits 20 s for it."""
 
 logger = logging.getLogger("sandboxd")
 
@@ -58,6 +63,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get(OOM_FILE_ENV) or None,
         help=f"cgroup file with an 'oom_kill N' line (default: ${OOM_FILE_ENV})",
     )
+    parser.add_argument(
+        "--browser-warm",
+        action="store_true",
+        help="start the browser before serving, not on the first browser call",
+    )
+    parser.add_argument(
+        "--browser-executable",
+        type=Path,
+        default=Path("/usr/bin/chromium"),
+        help="the Chromium that browser calls drive (default: /usr/bin/chromium)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -81,14 +97,26 @@ def _take_token(token_file: Path | None) -> str:
 
 
 async def _serve(args: argparse.Namespace, token: str) -> int:
+    from .browser import BrowserSession, BrowserSettings, BrowserUnavailableError
     from .kernel import KernelSession
     from .limits import Limits
+    from .paths import Workspace
     from .server import build_server, new_health_servicer
 
     limits = Limits()
     kernel = KernelSession(
         workspace=args.workspace, limits=limits, runtime_base=args.kernel_runtime_dir
     )
+    browser = BrowserSession(
+        BrowserSettings(executable=args.browser_executable), Workspace(args.workspace)
+    )
+    if args.browser_warm:
+        try:
+            async with asyncio.timeout(_BROWSER_WARM_WAIT_S):
+                await browser.start()
+        except (BrowserUnavailableError, TimeoutError) as exc:  # serve; the first call retries
+            reason = str(exc) or f"it took over {_BROWSER_WARM_WAIT_S:g} s"
+            logger.warning("browser not started before serving: %s", reason)
     health = new_health_servicer()
     try:
         server, address = await build_server(
@@ -99,9 +127,11 @@ async def _serve(args: argparse.Namespace, token: str) -> int:
             limits=limits,
             health=health,
             oom_file=args.oom_file,
+            browser=browser,
         )
     except RuntimeError as exc:  # grpc's way of saying the address cannot be bound
         print(f"sandboxd: cannot listen on {args.listen}: {exc}", file=sys.stderr)
+        await browser.shutdown()
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -115,6 +145,7 @@ async def _serve(args: argparse.Namespace, token: str) -> int:
     await health.enter_graceful_shutdown()
     await server.stop(_STOP_GRACE_S)
     await kernel.shutdown()
+    await browser.shutdown()
     logger.info("stopped")
     return 0
 

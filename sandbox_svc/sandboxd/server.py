@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from sandgate.sandbox.v1 import runtime_service_pb2 as pb
 from sandgate.sandbox.v1 import runtime_service_pb2_grpc as pb_grpc
 
+from .browser import BrowserSession
 from .exec import CommandRunner
 from .files import WorkspaceFiles
 from .kernel import KernelSession
@@ -115,6 +116,7 @@ async def build_server(
     limits: Limits | None = None,
     health: HealthReporter | None = None,
     oom_file: Path | None = None,
+    browser: BrowserSession | None = None,
 ) -> tuple[grpc.aio.Server, str]:
     """Build and start the sandboxd server.
 
@@ -129,6 +131,9 @@ async def build_server(
             to flip it to NOT_SERVING on shutdown; one is made otherwise.
         oom_file: The sandbox cgroup's file with an ``oom_kill N`` line, so
             that Exec reports commands killed for memory.
+        browser: The sandbox's browser session; the caller owns it and shuts
+            it down after stopping the server. Without one, BrowserAction
+            answers UNAVAILABLE.
 
     Returns:
         The started server and the address it is bound to (with the real port).
@@ -150,6 +155,7 @@ async def build_server(
         files=WorkspaceFiles(ws, limits),
         commands=CommandRunner(ws, limits, oom=OomCounter(oom_file)),
         kernel=kernel,
+        browser=browser,
     )
     pb_grpc.add_SandboxRuntimeServicer_to_server(servicer, server)
     health = health if health is not None else new_health_servicer()

@@ -21,6 +21,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from sandgate.sandbox.v1 import runtime_service_pb2 as pb
 
+from .browser import (
+    BrowserContent,
+    BrowserSession,
+    BrowserUnavailableError,
+    ImageContent,
+    parse_arguments,
+)
 from .errors import (
     InvalidInputError,
     KernelUnavailableError,
@@ -50,6 +57,7 @@ _STATUS: dict[type[SandboxdError], grpc.StatusCode] = {
     LimitExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     TimeoutExceededError: grpc.StatusCode.DEADLINE_EXCEEDED,
     KernelUnavailableError: grpc.StatusCode.UNAVAILABLE,
+    BrowserUnavailableError: grpc.StatusCode.UNAVAILABLE,
 }
 
 _STREAM = {StreamName.STDOUT: pb.OUTPUT_STREAM_STDOUT, StreamName.STDERR: pb.OUTPUT_STREAM_STDERR}
@@ -108,11 +116,17 @@ class SandboxRuntimeServicer:
     """
 
     def __init__(
-        self, *, files: WorkspaceFiles, commands: CommandRunner, kernel: KernelSession
+        self,
+        *,
+        files: WorkspaceFiles,
+        commands: CommandRunner,
+        kernel: KernelSession,
+        browser: BrowserSession | None = None,
     ) -> None:
         self._files = files
         self._commands = commands
         self._kernel = kernel
+        self._browser = browser
 
     async def Exec(
         self, request: pb.ExecRequest, context: grpc.aio.ServicerContext
@@ -272,6 +286,23 @@ class SandboxRuntimeServicer:
             )
             return pb.SearchFilesResponse(paths=result.paths, truncated=result.truncated)
 
+    async def BrowserAction(
+        self,
+        request: pb.BrowserActionRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.BrowserActionResponse:
+        async with _StatusBoundary(context, "BrowserAction"):
+            if self._browser is None:
+                raise BrowserUnavailableError("this sandbox has no browser")
+            result = await self._browser.call(
+                request.tool,
+                parse_arguments(request.arguments_json),
+                timeout_s=_seconds(request.timeout) if request.HasField("timeout") else None,
+            )
+            return pb.BrowserActionResponse(
+                content=[_browser_content(c) for c in result.content], is_error=result.is_error
+            )
+
 
 async def _data_chunks(
     requests: AsyncIterator[pb.WriteFileRequest],
@@ -308,3 +339,9 @@ def _file_info(info: FileInfo) -> pb.FileInfo:
         modified_at=_timestamp(info.modified_at),
         accessed_at=_timestamp(info.accessed_at),
     )
+
+
+def _browser_content(block: BrowserContent) -> pb.BrowserContent:
+    if isinstance(block, ImageContent):
+        return pb.BrowserContent(image=pb.BrowserImage(data=block.data, mime_type=block.mime_type))
+    return pb.BrowserContent(text=block.text)

@@ -344,3 +344,37 @@ class SearchFilesResponse(_message.Message):
     paths: _containers.RepeatedScalarFieldContainer[str]
     truncated: bool
     def __init__(self, paths: _Optional[_Iterable[str]] = ..., truncated: _Optional[bool] = ...) -> None: ...
+
+class BrowserActionRequest(_message.Message):
+    __slots__ = ("tool", "arguments_json", "timeout")
+    TOOL_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_JSON_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    tool: str
+    arguments_json: str
+    timeout: _duration_pb2.Duration
+    def __init__(self, tool: _Optional[str] = ..., arguments_json: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class BrowserImage(_message.Message):
+    __slots__ = ("data", "mime_type")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    mime_type: str
+    def __init__(self, data: _Optional[bytes] = ..., mime_type: _Optional[str] = ...) -> None: ...
+
+class BrowserContent(_message.Message):
+    __slots__ = ("text", "image")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    image: BrowserImage
+    def __init__(self, text: _Optional[str] = ..., image: _Optional[_Union[BrowserImage, _Mapping]] = ...) -> None: ...
+
+class BrowserActionResponse(_message.Message):
+    __slots__ = ("content", "is_error")
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    IS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    content: _containers.RepeatedCompositeFieldContainer[BrowserContent]
+    is_error: bool
+    def __init__(self, content: _Optional[_Iterable[_Union[BrowserContent, _Mapping]]] = ..., is_error: _Optional[bool] = ...) -> None: ...

@@ -93,6 +93,11 @@ class SandboxRuntimeStub:
                 request_serializer=sandgate_dot_sandbox_dot_v1_dot_runtime__service__pb2.SearchFilesRequest.SerializeToString,
                 response_deserializer=sandgate_dot_sandbox_dot_v1_dot_runtime__service__pb2.SearchFilesResponse.FromString,
                 _registered_method=True)
+        self.BrowserAction = channel.unary_unary(
+                '/sandgate.sandbox.v1.SandboxRuntime/BrowserAction',
+                request_serializer=sandgate_dot_sandbox_dot_v1_dot_runtime__service__pb2.BrowserActionRequest.SerializeToString,
+                response_deserializer=sandgate_dot_sandbox_dot_v1_dot_runtime__service__pb2.BrowserActionResponse.FromString,
+                _registered_method=True)
 
 
 class SandboxRuntimeServicer:
@@ -206,6 +211,25 @@ class SandboxRuntimeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BrowserAction(self, request, context):
+        """BrowserAction runs one browser tool in the sandbox's Chromium (started on
+        first use, or at start-up with --browser-warm) and answers with MCP-style
+        content blocks. Tool names and arguments are those of Playwright MCP, in
+        both generations: 0.0.25 (AgentScope Runtime: `ref`, browser_tab_list /
+        new / select / close) and 0.0.83 (`target`, browser_tabs(action), ...).
+        Failures of the tool itself (a ref not in the last snapshot, a navigation
+        timeout, a blocked or unreachable address, no dialog to handle, a crashed
+        page) are not statuses: the response has is_error set and a text saying
+        what to do next. A crashed browser is replaced on the next call, and the
+        result says so.
+        Errors: INVALID_ARGUMENT (unknown tool, arguments_json not a JSON object,
+        an argument missing or of the wrong type, timeout out of range),
+        UNAVAILABLE (this sandbox cannot start a browser).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SandboxRuntimeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -263,6 +287,11 @@ def add_SandboxRuntimeServicer_to_server(servicer, server):
                     servicer.SearchFiles,
                     request_deserializer=sandgate_dot_sandbox_dot_v1_dot_runtime__service__pb2.SearchFilesRequest.FromString,
                     response_serializer=sandgate_dot_sandbox_dot_v1_dot_runtime__service__pb2.SearchFilesResponse.SerializeToString,
+            ),
+            'BrowserAction': grpc.unary_unary_rpc_method_handler(
+                    servicer.BrowserAction,
+                    request_deserializer=sandgate_dot_sandbox_dot_v1_dot_runtime__service__pb2.BrowserActionRequest.FromString,
+                    response_serializer=sandgate_dot_sandbox_dot_v1_dot_runtime__service__pb2.BrowserActionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -566,6 +595,33 @@ class SandboxRuntime:
             '/sandgate.sandbox.v1.SandboxRuntime/SearchFiles',
             sandgate_dot_sandbox_dot_v1_dot_runtime__service__pb2.SearchFilesRequest.SerializeToString,
             sandgate_dot_sandbox_dot_v1_dot_runtime__service__pb2.SearchFilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BrowserAction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sandgate.sandbox.v1.SandboxRuntime/BrowserAction',
+            sandgate_dot_sandbox_dot_v1_dot_runtime__service__pb2.BrowserActionRequest.SerializeToString,
+            sandgate_dot_sandbox_dot_v1_dot_runtime__service__pb2.BrowserActionResponse.FromString,
             options,
             channel_credentials,
             insecure,
