@@ -139,6 +139,18 @@ BUILTIN_TEMPLATES: tuple[Template, ...] = (
         description="The base tools plus file tools confined to /workspace.",
         tool_groups=("base", "filesystem"),
     ),
+    Template(
+        name="browser",
+        description="Chromium driven by Playwright (browser_* tools), plus the base and file "
+                    "tools; egress without host loopback, private or metadata addresses.",
+        tool_groups=("base", "filesystem", "browser"),
+        # Chromium renders with several processes: one core cannot navigate and
+        # snapshot in under ~110 ms; two bring it near 70 ms.
+        memory_mb=2048,
+        max_pids=1024,
+        cpu_millis=2000,
+        network=True,
+    ),
 )
 
 

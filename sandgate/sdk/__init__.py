@@ -1,5 +1,6 @@
 """Sandgate's Python client, in the style of E2B's SDK (async first, sync twin)."""
 
+from sandgate.sdk.browser import BrowserResult
 from sandgate.sdk.code import Execution, ExecutionError, Result
 from sandgate.sdk.commands import CommandResult
 from sandgate.sdk.errors import (
@@ -19,6 +20,7 @@ from sandgate.sdk.sync import Sandbox
 __all__ = [
     "AsyncSandbox",
     "AuthenticationError",
+    "BrowserResult",
     "CommandResult",
     "EntryInfo",
     "Execution",

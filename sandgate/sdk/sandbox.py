@@ -26,6 +26,7 @@ import grpc
 from sandgate.sandbox.v1 import runtime_service_pb2_grpc as rpb_grpc
 from sandgate.sandbox.v1 import sandbox_service_pb2 as pb
 from sandgate.sandbox.v1 import sandbox_service_pb2_grpc as pb_grpc
+from sandgate.sdk.browser import Browser
 from sandgate.sdk.code import Execution, run_code
 from sandgate.sdk.commands import Commands, duration
 from sandgate.sdk.errors import from_rpc_error
@@ -83,6 +84,7 @@ class AsyncSandbox:
         self._runtime = stub
         self.commands = Commands(stub, self._metadata)
         self.files = Files(stub, self._metadata)
+        self.browser = Browser(stub, self._metadata)
 
     @property
     def sandbox_id(self) -> str:

@@ -36,7 +36,7 @@ async def test_create_exec_and_delete_a_sandbox(service: RunningService) -> None
 
 async def test_unknown_template_is_invalid_argument_naming_the_templates(
         service: RunningService) -> None:
-    with pytest.raises(InvalidArgumentError, match="base, filesystem"):
+    with pytest.raises(InvalidArgumentError, match="base, browser, filesystem"):
         await AsyncSandbox.create("gpu", target=service.address)
 
 

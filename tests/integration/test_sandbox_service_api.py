@@ -26,10 +26,11 @@ async def test_templates_and_pool_status_describe_the_catalog(
         pools = (await stub.GetPoolStatus(pb.GetPoolStatusRequest())).pools
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await stub.GetPoolStatus(pb.GetPoolStatusRequest(template="nope"))
-    assert [t.name for t in templates] == ["base", "filesystem"]
-    assert list(templates[1].tool_groups) == ["base", "filesystem"]
+    assert [t.name for t in templates] == ["base", "browser", "filesystem"]
+    assert list(templates[2].tool_groups) == ["base", "filesystem"]
     assert templates[0].limits.memory_bytes == 512 * 1024 * 1024
-    assert [(p.template, p.target_size) for p in pools] == [("base", 0), ("filesystem", 0)]
+    assert [(p.template, p.target_size) for p in pools] == [
+        ("base", 0), ("browser", 0), ("filesystem", 0)]
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 

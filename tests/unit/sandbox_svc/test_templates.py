@@ -8,17 +8,18 @@ from sandbox_svc.errors import InvalidRequestError, TemplateNotFoundError
 from sandbox_svc.templates import load_templates
 
 
-def test_builtin_templates_are_base_and_filesystem() -> None:
+def test_builtin_templates_are_base_filesystem_and_browser() -> None:
     catalog = load_templates(None)
-    assert catalog.names() == ["base", "filesystem"]
+    assert catalog.names() == ["base", "browser", "filesystem"]
     assert catalog.get("filesystem").tool_groups == ("base", "filesystem")
+    assert catalog.get("browser").network and "browser" in catalog.get("browser").tool_groups
 
 
 def test_unknown_template_error_names_the_available_ones() -> None:
     with pytest.raises(TemplateNotFoundError) as info:
         load_templates(None).get("gpu")
-    assert info.value.known == ["base", "filesystem"]
-    assert "base, filesystem" in str(info.value)
+    assert info.value.known == ["base", "browser", "filesystem"]
+    assert "base, browser, filesystem" in str(info.value)
 
 
 def test_file_adds_and_overrides_templates(tmp_path: Path) -> None:
@@ -28,7 +29,7 @@ def test_file_adds_and_overrides_templates(tmp_path: Path) -> None:
         "  - {name: data, tool_groups: [base, filesystem], memory_mb: 2048, pool_size: 0}\n"
         "  - {name: base, pool_size: 3}\n")
     catalog = load_templates(path)
-    assert catalog.names() == ["base", "data", "filesystem"]
+    assert catalog.names() == ["base", "browser", "data", "filesystem"]
     assert catalog.get("data").memory_mb == 2048
     assert catalog.get("base").pool_size == 3
 
