@@ -34,6 +34,7 @@ from sandgate.sdk import AsyncSandbox
 TARGETS = {
     "warm_acquire_ms_p50": 10.0, "warm_acquire_ms_p99": 50.0, "cold_start_ms_p50": 150.0,
     "exec_ms_p50": 3.0, "python_cell_ms_p50": 10.0, "idle_sandbox_pss_mb": 40.0,
+    "browser_nav_snapshot_ms_p50": 80.0, "browser_warm_acquire_ms_p50": 20.0,
 }
 
 
@@ -81,6 +82,47 @@ async def _exec_true(target: str, token: str) -> None:
             pass
 
 
+async def _browser_bench(target: str, control: pb_grpc.SandboxServiceStub,
+                         pool_ready: Callable[[], Awaitable[None]], n: int) -> dict[str, float]:
+    """Warm acquire of a browser sandbox to its first browser call, then navigate+snapshot
+    of a page served inside the sandbox."""
+    samples = max(n // 3, 5)
+    _progress(f"browser warm acquire to first browser call ({samples} runs)")
+    warm = []
+    for i in range(samples):
+        await pool_ready()
+        start = time.perf_counter()
+        sbx = await AsyncSandbox.acquire(f"bench-browser-{i}", "browser", target=target)
+        first = await sbx.browser.call("browser_tabs", {"action": "list"})
+        warm.append(time.perf_counter() - start)
+        assert not first.is_error, first.text
+        await sbx.kill()
+    sbx = await AsyncSandbox.create("browser", target=target)
+    await sbx.files.write("site/index.html", "<title>Bench</title><h1>Hello</h1>"
+                          "<a href='#x'>a link</a><button>Press</button>")
+    await sbx.commands.run("cd site && nohup python3 -m http.server 8000 --bind 127.0.0.1 "
+                           ">/dev/null 2>&1 &")
+    url = "http://127.0.0.1:8000/"
+    async with asyncio.timeout(30):
+        while (await sbx.browser.call("browser_navigate", {"url": url})).is_error:
+            await asyncio.sleep(0.1)
+
+    async def nav_snapshot() -> None:
+        await sbx.browser.call("browser_navigate", {"url": url})
+        await sbx.browser.call("browser_snapshot")
+
+    async def nav_only() -> None:
+        await sbx.browser.call("browser_navigate", {"url": url})
+
+    _progress(f"browser navigate + snapshot ({n} runs)")
+    both = await _timed(n, nav_snapshot)
+    single = await _timed(n, nav_only)
+    await sbx.kill()
+    return {"browser_warm_acquire_ms_p50": _ms(warm),
+            "browser_nav_snapshot_ms_p50": _ms(both),
+            "browser_nav_with_snapshot_in_result_ms_p50": _ms(single)}
+
+
 def _pss_mb(pids: list[int]) -> float:
     total_kb = 0
     for pid in pids:
@@ -98,7 +140,7 @@ async def run(quick: bool) -> dict[str, object]:
     state = Path(tempfile.mkdtemp(prefix="sg-bench-", dir="/tmp"))
     state.chmod(0o711)
     settings = SandboxServiceSettings(
-        host="127.0.0.1", port=0, state_dir=state, pool_size=4, max_sandboxes=32,
+        host="127.0.0.1", port=0, state_dir=state, pool_size=None, max_sandboxes=32,
         api_keys="", bearer_token="", auto_cleanup=True, reap_interval_s=3600.0)
     running = await build_server(settings)
     results: dict[str, object] = {}
@@ -109,9 +151,11 @@ async def run(quick: bool) -> dict[str, object]:
         channel = grpc.aio.insecure_channel(running.address)
         control = pb_grpc.SandboxServiceStub(channel)
 
-        async def pool_ready() -> None:
-            async with asyncio.timeout(60):
-                while (await running.manager.pool_status("base"))[0].ready < 1:
+        async def pool_ready(template: str = "base") -> None:
+            # Wait for every pool to be full, so no sandbox start competes for the CPU.
+            async with asyncio.timeout(120):
+                while any(p.ready < p.target_size
+                          for p in await running.manager.pool_status()):
                     await asyncio.sleep(0.01)
 
         _progress(f"warm acquire to first exec ({n} runs)")
@@ -139,6 +183,9 @@ async def run(quick: bool) -> dict[str, object]:
             await control.DeleteSandbox(pb.DeleteSandboxRequest(
                 sandbox_id=reply_c.sandbox.sandbox_id))
         results["cold_start_ms_p50"] = _ms(cold)
+
+        browser_results = await _browser_bench(running.address, control, pool_ready, n)
+        results.update(browser_results)
 
         sbx = await AsyncSandbox.create("base", target=running.address)
         _progress("idle sandbox memory")
