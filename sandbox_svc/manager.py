@@ -111,8 +111,10 @@ class SandboxManager:
         self._tasks = []
         self.events.close()
         if delete_all:
-            for record in await self._registry.all():
-                await self._destroy(record, EventType.DELETED)
+            records = await self._registry.all()
+            for start in range(0, len(records), 8):  # a few at a time, bounded
+                await asyncio.gather(*(self._destroy(r, EventType.DELETED)
+                                       for r in records[start:start + 8]))
         self.backend.close()
 
     async def _recover(self) -> None:
@@ -148,14 +150,19 @@ class SandboxManager:
     async def _slot(self) -> AsyncIterator[None]:
         """Hold one of max_sandboxes for a start, evicting a pooled sandbox if needed."""
         async with self._slot_lock:
-            live = len(await self._registry.all()) + self._in_flight
-            if live >= self._limits.max_sandboxes:
+            if await self._live() >= self._limits.max_sandboxes:
                 await self._evict_one_pooled()
             self._in_flight += 1
         try:
             yield
         finally:
             self._in_flight -= 1
+
+    async def _live(self) -> int:
+        """Sandboxes that exist or are being started; a start is counted once, as in flight
+        (its STARTING registry row is not counted again)."""
+        records = await self._registry.all()
+        return sum(r.status is not SandboxStatus.STARTING for r in records) + self._in_flight
 
     async def _evict_one_pooled(self) -> None:
         for record in await self._registry.all():
@@ -377,8 +384,7 @@ class SandboxManager:
             missing = view.target_size - view.ready - view.starting
             for _ in range(max(missing, 0)):
                 async with self._slot_lock:
-                    live = len(await self._registry.all()) + self._in_flight
-                    if live >= self._limits.max_sandboxes:
+                    if await self._live() >= self._limits.max_sandboxes:
                         return  # the pool never evicts; it waits for room
                     self._in_flight += 1
                 template = self.catalog.get(view.template)

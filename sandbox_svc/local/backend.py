@@ -254,12 +254,19 @@ class LocalBackend:
                     if fd >= 0:
                         os.close(fd)
 
-    def _log_tail(self, sandbox_id: str, limit: int = 800) -> str:
+    def _log_tail(self, sandbox_id: str, limit: int = 4000) -> str:
+        """The last line of the sandbox's log for the caller; the full tail goes to our log.
+
+        Callers see one line (the error), never a traceback.
+        """
         try:
             data = (self._sandbox_dir(sandbox_id) / "sandbox.log").read_bytes()
         except OSError:
-            return ""
-        return data[-limit:].decode(errors="replace").strip()
+            return "(no log)"
+        tail = data[-limit:].decode(errors="replace").strip()
+        logger.error("sandbox %s failed to start; its log ends with:\n%s", sandbox_id, tail)
+        lines = [line for line in tail.splitlines() if line.strip()]
+        return lines[-1][:300] if lines else "(empty log)"
 
     async def _wait_ready(self, sandbox_id: str) -> None:
         sock = self.socket_path(sandbox_id)

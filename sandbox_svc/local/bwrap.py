@@ -131,6 +131,8 @@ def sandbox_env(extra: dict[str, str] | None = None) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "SANDGATE_OOM_FILE": SANDBOX_OOM_FILE,
         "USER": "sandbox",
+        # jupyter_client would otherwise create ~/.ipython, i.e. in the user's /workspace.
+        "IPYTHONDIR": "/tmp/.ipython",
     }
     env.update(extra or {})
     return env
