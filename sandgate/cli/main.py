@@ -1,6 +1,7 @@
 """The ``sandgate`` command line.
 
     sandgate up                         start every Sandgate service in the foreground
+    sandgate mcp [--session ID]         serve the sandbox tools as MCP over stdio (for IDEs)
     sandgate sandbox-server [--config]  run only the sandbox control plane
     sandgate sandbox create|ls|exec|rm|pause|resume
     sandgate bench                      print the benchmark JSON
@@ -26,11 +27,28 @@ def _add_client_args(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sandgate",
-        description="Sandgate: secure sandboxes (shell, Python, files) served over gRPC.")
+        description="Sandgate: secure sandboxes (shell, Python, files) served as MCP tools "
+                    "and over gRPC.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="start all services with embedded defaults (foreground)")
     up.add_argument("--config", type=Path, help="env file (SANDGATE_* or AgentScope keys)")
+
+    mcp = sub.add_parser(
+        "mcp", help="serve the sandbox tools as an MCP server on stdin/stdout (for IDEs)",
+        description="Serve Sandgate's tools over MCP stdio. Uses the SandboxService at "
+                    "--target (a running `sandgate up`) when one answers there, else starts "
+                    "a private one for this process.")
+    mcp.add_argument("--config", type=Path, help="env file (SANDGATE_* keys)")
+    mcp.add_argument("--target", help="SandboxService address (default $SANDGATE_SANDBOX_TARGET "
+                     "or 127.0.0.1:8002)")
+    mcp.add_argument("--api-key", help="key for that SandboxService (default "
+                     "$SANDGATE_SANDBOX_KEY or $SANDGATE_BEARER_TOKEN)")
+    mcp.add_argument("--session", default="local",
+                     help="session whose sandbox the tools use (default: local)")
+    mcp.add_argument("--user", default="", help="end-user id inside the tenant")
+    mcp.add_argument("--embedded", action="store_true",
+                     help="always start a private SandboxService, even if one answers")
 
     server = sub.add_parser("sandbox-server", help="run only SandboxService (control plane)")
     server.add_argument("--config", type=Path, help="env file (SANDGATE_* or AgentScope keys "
@@ -93,10 +111,28 @@ async def _sandbox_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mcp_command(args: argparse.Namespace) -> int:
+    from gateway.settings import GatewaySettings
+    from gateway.stdio import run_stdio
+
+    settings = GatewaySettings.load(args.config)
+    overrides: dict[str, object] = {}
+    if args.target:
+        overrides["sandbox_target"] = args.target
+    if args.api_key:
+        overrides["sandbox_key"] = args.api_key
+    asyncio.run(run_stdio(settings.model_copy(update=overrides), config=args.config,
+                          session=args.session, user=args.user,
+                          embedded=True if args.embedded else None))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO,
+    # Logs go to stderr: for `sandgate mcp`, stdout is the protocol.
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from gateway.errors import GatewayError
     from sandbox_svc.errors import SandboxError
     from sandgate.sdk.errors import SandgateError
 
@@ -105,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             from sandgate.cli.up import run_up
 
             return asyncio.run(run_up(args.config))
+        if args.command == "mcp":
+            return _mcp_command(args)
         if args.command == "sandbox-server":
             from sandbox_svc.__main__ import main as server_main
 
@@ -115,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             from bench.run import main as bench_main
 
             return bench_main(["--quick"] if args.quick else [])
-    except (SandboxError, SandgateError, FileNotFoundError, ValueError) as exc:
+    except (SandboxError, SandgateError, GatewayError, FileNotFoundError, ValueError,
+            OSError) as exc:
         print(f"sandgate: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,231 @@
+"""Assemble and run the gateway: MCP over HTTP, ToolGateway over gRPC, one catalog."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+
+import grpc
+import uvicorn
+from grpc_health.v1 import health, health_pb2
+from opentelemetry.trace import TracerProvider
+
+from gateway.audit import AuditLog
+from gateway.auth import Authenticator
+from gateway.calls import ToolCalls, release_tool_spec
+from gateway.catalog import Allowlist, Catalog
+from gateway.control import GrpcSandboxControl
+from gateway.federation import Federation, load_upstreams
+from gateway.grpc_server import SERVICE_NAME, ToolGatewayServicer, create_server
+from gateway.mcp_server import McpHttpApp
+from gateway.ratelimit import RateLimiter
+from gateway.sessions import SandboxControl, SessionBinder
+from gateway.settings import GatewaySettings
+from gateway.telemetry import GatewayMetrics, tracer_for
+from gateway.tools import SandboxToolGroup, default_groups
+
+__all__ = ["RunningGateway", "build_gateway", "build_tool_calls", "serve", "version"]
+
+logger = logging.getLogger(__name__)
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def version() -> str:
+    try:
+        return metadata.version("sandgate")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: the process owner decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class RunningGateway:
+    settings: GatewaySettings
+    calls: ToolCalls
+    binder: SessionBinder
+    federation: Federation
+    metrics: GatewayMetrics
+    host: str
+    http_port: int
+    grpc_port: int
+    open: bool
+    """True without API keys: the gateway then listens on loopback only."""
+    _http: _EmbeddedUvicorn
+    _http_task: asyncio.Task[None]
+    _grpc: grpc.aio.Server
+    _health: health.aio.HealthServicer
+    _audit: AuditLog
+
+    @property
+    def mcp_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.http_port}/mcp"
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Health NOT_SERVING, then stop both listeners, then the background work."""
+        await self._health.enter_graceful_shutdown()
+        self._http.should_exit = True
+        await self._grpc.stop(grace)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace + 1.0):
+                await self._http_task
+        if not self._http_task.done():
+            self._http_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._http_task
+        await self.federation.close()
+        await self.binder.close()
+        self._audit.close()
+
+
+def build_tool_calls(settings: GatewaySettings, control: SandboxControl, *,
+                     metrics: GatewayMetrics, federation: Federation, audit: AuditLog,
+                     tracer_provider: TracerProvider | None = None,
+                     groups: Sequence[SandboxToolGroup] | None = None) -> ToolCalls:
+    """The tool service without listeners (the stdio server uses it directly)."""
+    groups = list(groups) if groups is not None else default_groups(settings.max_result_bytes)
+    catalog = Catalog([s for g in groups for s in g.specs], settings.template_routes(),
+                      [release_tool_spec()], Allowlist(settings.tool_allowlist),
+                      federation.tools)
+    binder = SessionBinder(control, idle_s=settings.session_idle_s, metrics=metrics)
+    return ToolCalls(catalog, {g.name: g for g in groups}, binder, federation, audit, metrics,
+                     tracer_for(tracer_provider), progress_interval_s=settings.progress_interval_s)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so,
+    # and Nagle's algorithm would add ~40 ms to every small response.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+async def build_gateway(settings: GatewaySettings, *, control: SandboxControl | None = None,
+                        tracer_provider: TracerProvider | None = None,
+                        audit: AuditLog | None = None) -> RunningGateway:
+    """Start the gateway and return it once both listeners accept connections.
+
+    Args:
+        settings: the configuration.
+        control: the control plane; default: sandbox_svc at ``settings.sandbox_target``.
+        tracer_provider: where spans go; default: the global provider.
+        audit: the audit log; default: ``settings.audit_log`` or the ``sandgate.audit`` logger.
+    """
+    auth = Authenticator(settings.tenant_keys(), settings.service_keys())
+    host = settings.host
+    if auth.open and host not in _LOOPBACK:
+        logger.warning("no API key configured: the gateway binds 127.0.0.1 instead of %s "
+                       "(set SANDGATE_API_KEYS to listen on other addresses)", host)
+        host = "127.0.0.1"
+    elif auth.open:
+        logger.info("no API key configured: loopback only (%s)", host)
+    metrics = GatewayMetrics()
+    audit = audit or (AuditLog.to_file(settings.audit_log) if settings.audit_log else AuditLog())
+    configs = load_upstreams(settings.upstreams_file, settings.upstream_timeout_s) \
+        if settings.upstreams_file else []
+    federation = Federation(configs, metrics=metrics)
+    control = control or GrpcSandboxControl(settings.sandbox_target,
+                                            settings.control_plane_key())
+    calls = build_tool_calls(settings, control, metrics=metrics, federation=federation,
+                             audit=audit, tracer_provider=tracer_provider)
+    await _check_control_plane(calls, settings)
+    await federation.start()
+    calls.binder.start()
+    try:
+        return await _listen_and_serve(settings, host, auth, calls, federation, metrics, audit)
+    except BaseException:
+        await federation.close()
+        await calls.binder.close()
+        audit.close()
+        raise
+
+
+async def _listen_and_serve(settings: GatewaySettings, host: str, auth: Authenticator,
+                            calls: ToolCalls, federation: Federation, metrics: GatewayMetrics,
+                            audit: AuditLog) -> RunningGateway:
+    limiter = RateLimiter(settings.rate_limit_per_s, settings.burst())
+    front = McpHttpApp(calls, auth, limiter, calls.binder, metrics, version=version(),
+                       host=host, max_request_bytes=settings.max_request_bytes,
+                       session_idle_s=settings.session_idle_s,
+                       health=lambda: {"upstreams": [s.__dict__ for s in federation.status()],
+                                       "bound_sandboxes": len(calls.binder.bindings)})
+    sock = _listen(host, settings.port)
+    http = _EmbeddedUvicorn(uvicorn.Config(front.app(), log_level="warning", access_log=False,
+                                           lifespan="on", timeout_graceful_shutdown=2))
+    http_task = asyncio.create_task(http.serve(sockets=[sock]), name="sandgate-gateway-http")
+    try:
+        async with asyncio.timeout(10):
+            while not http.started:
+                if http_task.done():
+                    raise RuntimeError("the MCP HTTP server failed to start; see the log above")
+                await asyncio.sleep(0.005)
+        health_servicer = health.aio.HealthServicer()
+        grpc_server, grpc_port = create_server(
+            f"{host}:{settings.grpc_port}", ToolGatewayServicer(calls, auth, limiter, metrics),
+            health_servicer, max_message_bytes=settings.max_request_bytes)
+        await grpc_server.start()
+    except BaseException:
+        http.should_exit = True
+        with contextlib.suppress(Exception):
+            await http_task
+        raise
+    http_port = sock.getsockname()[1]
+    for name in (SERVICE_NAME, ""):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningGateway(settings, calls, calls.binder, federation, metrics, host, http_port,
+                          grpc_port, auth.open, http, http_task, grpc_server, health_servicer,
+                          audit)
+
+
+async def _check_control_plane(calls: ToolCalls, settings: GatewaySettings) -> None:
+    """Tell the operator now, not at the first call, when sandbox_svc is unusable."""
+    try:
+        async with asyncio.timeout(5):
+            templates = await calls.binder.templates()
+    except (grpc.aio.AioRpcError, TimeoutError) as exc:
+        detail = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else "timed out"
+        logger.warning("sandbox service at %s is not usable yet (%s); sandbox tools fail "
+                       "until it is", settings.sandbox_target, detail)
+        return
+    for group, template in settings.template_routes().items():
+        if template not in templates:
+            logger.error("tool group %s is routed to template %r, which sandbox_svc does not "
+                         "have (it has %s): its tools will fail; fix SANDGATE_TOOL_TEMPLATES",
+                         group, template, ", ".join(sorted(templates)))
+
+
+async def serve(settings: GatewaySettings) -> None:
+    """Run until SIGINT/SIGTERM: health NOT_SERVING first, then a graceful stop."""
+    running = await build_gateway(settings)
+    logger.info("gateway: MCP %s, gRPC %s%s", running.mcp_url, running.grpc_address,
+                " (no API key: loopback only)" if running.open else "")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await running.stop()

@@ -1,0 +1,44 @@
+"""GatewaySettings: environment names, defaults and validation."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from gateway.settings import GatewaySettings
+
+
+def test_defaults_listen_on_loopback_8000_and_8001_and_share_one_sandbox_per_session() -> None:
+    settings = GatewaySettings()
+    assert (settings.host, settings.port, settings.grpc_port) == ("127.0.0.1", 8000, 8001)
+    assert settings.template_routes() == {"base": "filesystem", "filesystem": "filesystem"}
+    assert settings.tenant_keys() == {} and settings.rate_limit_per_s == 0
+
+
+def test_environment_configures_keys_routes_allowlists_and_limits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDGATE_API_KEYS", "k1=acme, k2=globex")
+    monkeypatch.setenv("BEARER_TOKEN", "service")
+    monkeypatch.setenv("SANDGATE_TOOL_TEMPLATES", "base=base")
+    monkeypatch.setenv("SANDGATE_TOOL_ALLOWLIST", '{"acme": ["run_*"]}')
+    monkeypatch.setenv("SANDGATE_RATE_LIMIT", "5")
+    monkeypatch.setenv("SANDGATE_TARGET", "sandboxes:8002")
+    settings = GatewaySettings()
+    assert settings.tenant_keys() == {"k1": "acme", "k2": "globex", "service": "default"}
+    assert settings.service_keys() == frozenset({"service"})
+    assert settings.control_plane_key() == "service"
+    assert settings.template_routes() == {"base": "base", "filesystem": "filesystem"}
+    assert settings.tool_allowlist == {"acme": ["run_*"]}
+    assert settings.burst() == 10 and settings.sandbox_target == "sandboxes:8002"
+
+
+def test_a_malformed_key_entry_says_how_it_should_look() -> None:
+    with pytest.raises(ValueError, match="name=value"):
+        GatewaySettings(api_keys="just-a-key").tenant_keys()
+
+
+@pytest.mark.parametrize("field,value", [("port", 70000), ("rate_limit_per_s", -1),
+                                         ("max_request_bytes", 10)])
+def test_out_of_range_values_are_refused(field: str, value: float) -> None:
+    with pytest.raises(ValidationError):
+        GatewaySettings(**{field: value})  # type: ignore[arg-type]

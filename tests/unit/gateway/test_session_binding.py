@@ -1,0 +1,114 @@
+"""SessionBinder: one sandbox per session key and template, kept healthy, released on time."""
+
+from __future__ import annotations
+
+import asyncio
+
+import anyio
+import pytest
+from gateway_fakes import FakeControl
+
+from gateway.errors import MisconfigurationError, SessionKeyError
+from gateway.sessions import SessionBinder, SessionKey, check_session_id
+
+KEY = SessionKey("acme", "u1", "chat-1")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_concurrent_first_calls_acquire_one_sandbox() -> None:
+    control = FakeControl()
+    control.acquire_delay = 0.05
+    binder = SessionBinder(control, idle_s=60)
+
+    async def use() -> str:
+        async with binder.use(KEY, "filesystem") as sandbox:
+            return sandbox.sandbox_id
+
+    with anyio.fail_after(5):
+        ids = await asyncio.gather(*(use() for _ in range(10)))
+    assert set(ids) == {"sbx-1"} and len(control.acquired) == 1
+    await binder.close()
+
+
+async def test_each_template_and_session_gets_its_own_sandbox() -> None:
+    control = FakeControl(templates=["base", "filesystem"])
+    binder = SessionBinder(control, idle_s=60)
+    seen = set()
+    for key, template in [(KEY, "base"), (KEY, "filesystem"),
+                          (SessionKey("other", "u1", "chat-1"), "base")]:
+        async with binder.use(key, template) as sandbox:
+            seen.add(sandbox.sandbox_id)
+    assert len(seen) == 3
+    await binder.close()
+
+
+async def test_a_template_sandbox_svc_lacks_is_a_misconfiguration() -> None:
+    binder = SessionBinder(FakeControl(templates=["base"]), idle_s=60)
+    with pytest.raises(MisconfigurationError, match="SANDGATE_TOOL_TEMPLATES"):
+        async with binder.use(KEY, "filesystem"):
+            pass
+    await binder.close()
+
+
+async def test_idle_sessions_are_released_and_busy_ones_renewed() -> None:
+    clock = Clock()
+    control = FakeControl()
+    binder = SessionBinder(control, idle_s=100, renew_s=10, clock=clock)
+    idle, busy = KEY, SessionKey("acme", "u1", "chat-2")
+    async with binder.use(idle, "filesystem"):
+        pass
+    async with binder.use(busy, "filesystem"):
+        clock.now += 50
+        await binder.maintain()  # in use: renewed, not released
+    assert control.renewed == ["sbx-2"] and control.released == []
+    clock.now += 60
+    await binder.maintain()  # `idle` unused for 110 s
+    assert control.released == [(idle, "filesystem")]
+    assert [h.key for h in binder.bindings] == [busy]
+    await binder.close()
+
+
+async def test_release_forgets_the_bindings_of_that_session_only() -> None:
+    control = FakeControl()
+    binder = SessionBinder(control, idle_s=60)
+    other = SessionKey("acme", "u1", "chat-2")
+    for key in (KEY, other):
+        async with binder.use(key, "filesystem"):
+            pass
+    assert await binder.release(KEY) == ["released-chat-1"]
+    assert [h.key for h in binder.bindings] == [other]
+    await binder.close()
+
+
+@pytest.mark.parametrize("value", ["", "x" * 129, "has space", "tab\there", "ünïcode"])
+def test_session_ids_must_be_short_printable_ascii(value: str) -> None:
+    with pytest.raises(SessionKeyError, match="printable ASCII"):
+        check_session_id(value)
+
+
+def test_ordinary_session_ids_are_accepted() -> None:
+    assert check_session_id("chat-42_Ab.x:y/z") == "chat-42_Ab.x:y/z"
+
+
+async def test_a_binding_idle_for_a_while_is_checked_and_replaced_if_its_sandbox_is_gone(
+        ) -> None:
+    clock = Clock()
+    control = FakeControl()
+    binder = SessionBinder(control, idle_s=1000, probe_after_s=30, clock=clock)
+    async with binder.use(KEY, "filesystem") as first:
+        pass
+    async with binder.use(KEY, "filesystem") as soon:
+        assert soon is first  # recently used: no health check
+    clock.now += 31
+    # Nothing answers at the fake sandbox's address, as after sandbox_svc reaped it.
+    async with binder.use(KEY, "filesystem") as later:
+        assert later.sandbox_id != first.sandbox_id and later.replaced
+    assert control.deleted == [first.sandbox_id]
+    await binder.close()
