@@ -64,8 +64,15 @@ class BrowserSession:
         Raises:
             BrowserUnavailableError: it cannot be started.
         """
+        from .dispatch import run_tool
+
         async with self._lock:
-            await self._ensure_runtime([])
+            runtime = await self._ensure_runtime([])
+            # One harmless call loads the tool code and wakes the page, so a warm
+            # sandbox's first real call pays neither.
+            await run_tool("browser_tabs", {"action": "list"}, runtime=runtime,
+                           settings=self._settings, workspace=self._workspace,
+                           budget_s=self._settings.default_timeout_s, notices=[])
 
     async def call(
         self, tool: str, arguments: Mapping[str, object], *, timeout_s: float | None = None
