@@ -8,7 +8,9 @@ the same official MCP client (streamable HTTP, 2026-07-28 protocol):
 - ``mcp_call_ms_p50``: ``run_shell_command("echo hi")`` through the gateway;
 - ``mcp_floor_ms_p50``: the same call against the bare server;
 - ``calls_per_s_c32``: calls per second with 32 concurrent sessions (each its own
-  sandbox), driven from two client processes so the client is not the bottleneck.
+  sandbox), driven from two client processes so the client is not the bottleneck;
+- ``mcp_browser_nav_snapshot_ms_p50``: ``browser_navigate`` then ``browser_snapshot``
+  through the gateway, to a page served inside the session's (warm) browser sandbox.
 
 ``python -m bench.gateway [--quick]`` prints the numbers as JSON.
 """
@@ -30,11 +32,17 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
+import grpc
 import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import MCPServer
 from mcp.shared._httpx_utils import create_mcp_http_client
+
+from gateway.mcp_server import SANDBOX_META
+from sandgate.sandbox.v1 import sandbox_service_pb2 as pb
+from sandgate.sandbox.v1 import sandbox_service_pb2_grpc as pb_grpc
+from sandgate.sdk import AsyncSandbox
 
 __all__ = ["run_gateway_bench"]
 
@@ -42,6 +50,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SESSIONS = 32
 CLIENT_PROCESSES = 2
 _URL = re.compile(r"MCP \(streamable HTTP\)\s+(http://\S+/mcp)")
+_CONTROL = re.compile(r"SandboxService \(gRPC\)\s+(\S+)")
+PAGE = ("<title>Bench</title><h1>Hello</h1><a href='#x'>a link</a><button>Press</button>")
+"""The page bench.run's browser_nav_snapshot_ms_p50 uses, so the two compare."""
 
 
 def _progress(message: str) -> None:
@@ -70,6 +81,48 @@ async def _latency_ms(url: str, tool: str, n: int) -> float:
             start = time.perf_counter()
             await _echo(client, tool)
             samples.append(time.perf_counter() - start)
+    return round(statistics.median(samples) * 1000, 2)
+
+
+async def _pools_full(control_target: str) -> None:
+    """Wait until no pool is refilling, so no sandbox start (Chromium!) competes for the CPU."""
+    async with grpc.aio.insecure_channel(control_target) as channel:
+        stub = pb_grpc.SandboxServiceStub(channel)
+        async with asyncio.timeout(120):
+            while any(p.ready < p.target_size or p.starting for p in
+                      (await stub.GetPoolStatus(pb.GetPoolStatusRequest(), timeout=10)).pools):
+                await asyncio.sleep(0.05)
+
+
+async def _browser_ms(url: str, control_target: str, n: int) -> float:
+    """navigate + snapshot through MCP, to a page the browser sandbox serves itself."""
+    async with _client(url, {"X-Sandgate-Session": "browser"}) as client:
+        first = await client.call_tool("browser_tabs", {"action": "list"})  # binds from the pool
+        if first.is_error or first.meta is None:
+            raise RuntimeError(f"browser_tabs failed: {first.content}")
+        # Shell tools go to another template by default: start the site with the SDK.
+        sbx = await AsyncSandbox.connect(str(first.meta[SANDBOX_META]), target=control_target)
+        try:
+            await sbx.files.write("site/index.html", PAGE)
+            await sbx.commands.run("cd site && nohup python3 -m http.server 8000 "
+                                   "--bind 127.0.0.1 >/dev/null 2>&1 &")
+        finally:
+            await sbx.close()
+        page = {"url": "http://127.0.0.1:8000/"}
+        async with asyncio.timeout(30):
+            while (await client.call_tool("browser_navigate", page)).is_error:
+                await asyncio.sleep(0.1)
+        await _pools_full(control_target)
+        samples = []
+        for i in range(n + 5):  # the first few warm caches and connections
+            start = time.perf_counter()
+            navigated = await client.call_tool("browser_navigate", page)
+            snapshot = await client.call_tool("browser_snapshot", {})
+            if i >= 5:
+                samples.append(time.perf_counter() - start)
+            if navigated.is_error or snapshot.is_error:
+                raise RuntimeError(f"browsing failed: {navigated.content} {snapshot.content}")
+        await client.call_tool("sandbox_release", {})
     return round(statistics.median(samples) * 1000, 2)
 
 
@@ -117,7 +170,9 @@ async def _throughput(url: str, tool: str, seconds: float) -> float:
 
 
 async def _start(argv: list[str], env: Mapping[str, str], pattern: re.Pattern[str],
-                 log: Path) -> tuple[asyncio.subprocess.Process, str]:
+                 log: Path) -> tuple[asyncio.subprocess.Process, str, str]:
+    """Start a server; return it, ``pattern``'s group 1 and what it printed until then."""
+    printed = ""
     with log.open("wb") as errors:
         proc = await asyncio.create_subprocess_exec(
             *argv, cwd=ROOT, env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE,
@@ -125,10 +180,11 @@ async def _start(argv: list[str], env: Mapping[str, str], pattern: re.Pattern[st
     assert proc.stdout is not None
     async with asyncio.timeout(60):
         while line := (await proc.stdout.readline()).decode():
+            printed += line
             if match := pattern.search(line):
                 # Keep draining stdout so the server never blocks on a full pipe.
                 asyncio.get_running_loop().create_task(proc.stdout.read())
-                return proc, match.group(1)
+                return proc, match.group(1), printed
     raise RuntimeError(f"{argv[2:]} did not start; see {log}")
 
 
@@ -154,9 +210,12 @@ async def run_gateway_bench(quick: bool) -> dict[str, float]:
            "SANDGATE_POOL_SIZE": "2", "SANDGATE_MAX_SANDBOXES": "96",
            "SANDGATE_API_KEYS": "", "BEARER_TOKEN": "", "SANDGATE_BEARER_TOKEN": "",
            "SANDGATE_RATE_LIMIT": "0"}
-    gateway, url = await _start([sys.executable, "-m", "sandgate.cli.main", "up"], env, _URL,
-                                state / "gateway.log")
-    floor, floor_url = await _start([sys.executable, "-m", "bench.gateway", "--floor-server"],
+    gateway, url, banner = await _start([sys.executable, "-m", "sandgate.cli.main", "up"], env,
+                                        _URL, state / "gateway.log")
+    control = _CONTROL.search(banner)
+    if control is None:
+        raise RuntimeError(f"sandgate up did not print the SandboxService address: {banner}")
+    floor, floor_url, _ = await _start([sys.executable, "-m", "bench.gateway", "--floor-server"],
                                     {}, re.compile(r"^(http://\S+/mcp)"), state / "floor.log")
     results: dict[str, float] = {}
     try:
@@ -169,6 +228,9 @@ async def run_gateway_bench(quick: bool) -> dict[str, float]:
             calls.append(await _latency_ms(url, "run_shell_command", n))
         results["mcp_floor_ms_p50"] = min(floors)
         results["mcp_call_ms_p50"] = min(calls)
+        _progress(f"browser navigate + snapshot through the gateway ({n // 3} runs)")
+        results["mcp_browser_nav_snapshot_ms_p50"] = await _browser_ms(url, control.group(1),
+                                                                       n // 3)
         _progress(f"{SESSIONS} concurrent sessions for {seconds:g} s")
         results["calls_per_s_c32"] = await _throughput(url, "run_shell_command", seconds)
         results["floor_calls_per_s_c32"] = await _throughput(floor_url, "echo", seconds)

@@ -1,11 +1,12 @@
 """The tool catalog: what exists, who may see it, and where each tool runs.
 
-Sandbox tools come in groups (``base``, ``filesystem``); each group is routed
-to a template (by default both to ``filesystem``, so a session's shell and file
-tools share one sandbox). Gateway tools run in the gateway. Upstream tools come
-from federated MCP servers, under their prefix. A per-tenant allowlist of name
-patterns filters ``tools/list`` and ``tools/call`` alike: a tool a tenant may
-not use is, for that tenant, an unknown tool.
+Sandbox tools come in groups (``base``, ``filesystem``, ``browser``); each group
+is routed to a template (by default base and filesystem to ``filesystem``, so a
+session's shell and file tools share one sandbox, and browser to ``browser``).
+Gateway tools run in the gateway. Upstream tools come from federated MCP
+servers, under their prefix. A per-tenant allowlist of name patterns filters
+``tools/list`` and ``tools/call`` alike: a tool a tenant may not use is, for
+that tenant, an unknown tool.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class ToolSpec:
     description: str
     input_schema: Mapping[str, Any]
     group: str
-    """Tool group (base, filesystem, gateway) or the upstream's name."""
+    """Tool group (base, filesystem, browser, gateway) or the upstream's name."""
     source: ToolSource = ToolSource.SANDBOX
     title: str | None = None
     read_only: bool = False

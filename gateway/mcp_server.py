@@ -307,5 +307,6 @@ _INSTRUCTIONS = (
     "Sandgate runs these tools in a sandbox of your own: run_shell_command and "
     "run_ipython_cell execute there, the file tools read and write its /workspace. The "
     "sandbox (files, Python variables) persists across calls of the same session; "
-    "sandbox_release discards it. Tools with a '__' in their name come from other MCP "
-    "servers.")
+    "sandbox_release discards it. The browser_* tools drive a real Chromium in a "
+    "separate browser sandbox: take browser_snapshot and act on elements by their ref. "
+    "Tools with a '__' in their name come from other MCP servers.")

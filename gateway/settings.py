@@ -14,9 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DEFAULT_TOOL_TEMPLATES", "GatewaySettings"]
 
-DEFAULT_TOOL_TEMPLATES = "base=filesystem,filesystem=filesystem"
+DEFAULT_TOOL_TEMPLATES = "base=filesystem,filesystem=filesystem,browser=browser"
 """Base and filesystem tools share one sandbox per session, so files written with
-write_file are there for run_shell_command."""
+write_file are there for run_shell_command; browser tools run in a browser sandbox."""
 
 
 def _alias(name: str, *more: str) -> AliasChoices:

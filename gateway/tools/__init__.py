@@ -12,6 +12,7 @@ from gateway.catalog import ToolSpec
 from gateway.results import ToolResult
 from gateway.sessions import SandboxHandle
 from gateway.tools.base import BaseTools
+from gateway.tools.browser import BrowserTools
 from gateway.tools.filesystem import FilesystemTools
 
 __all__ = ["SandboxToolGroup", "default_groups"]
@@ -31,5 +32,6 @@ class SandboxToolGroup(Protocol):
 
 
 def default_groups(max_result_bytes: int) -> list[SandboxToolGroup]:
-    """The built-in groups: base (shell, Python) and filesystem."""
-    return [BaseTools(max_result_bytes), FilesystemTools(max_result_bytes)]
+    """The built-in groups: base (shell, Python), filesystem and browser."""
+    return [BaseTools(max_result_bytes), FilesystemTools(max_result_bytes),
+            BrowserTools(max_result_bytes)]

@@ -17,6 +17,7 @@ import os
 import select
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,9 +62,34 @@ def firewall_rules(allow: Sequence[AllowRule]) -> str:
     )
 
 
+def wait_loopback_up(sandbox_pid: int, timeout: float = _READY_TIMEOUT_S) -> None:
+    """Wait until bwrap has brought up the sandbox's ``lo``.
+
+    bwrap configures ``lo`` over netlink after it reports the sandbox's pid;
+    slirp4netns configuring ``tap0`` at the same moment makes bwrap fail
+    ("loopback: Failed RTM_NEWADDR"). An interface that is up has joined the
+    all-hosts multicast group, so it is listed in the namespace's net/igmp.
+    """
+    igmp = Path(f"/proc/{sandbox_pid}/net/igmp")
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while True:
+        try:
+            if any(line.split()[1:2] == ["lo"] for line in igmp.read_text().splitlines()[1:]
+                   if not line.startswith("\t")):
+                return
+        except OSError as exc:
+            raise BackendError(f"the sandbox exited while starting: {exc.strerror}") from exc
+        if time.monotonic() > deadline:
+            raise BackendError(f"the sandbox's loopback did not come up within {timeout:.0f}s")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
 def start_slirp(sandbox_pid: int, cgroup_procs: Sequence[Path], *,
                 host_loopback: bool, log: int) -> subprocess.Popen[bytes]:
     """Attach slirp4netns to the sandbox's network namespace; return once configured."""
+    wait_loopback_up(sandbox_pid)
     ready_r, ready_w = os.pipe()
     # slirp4netns joins the sandbox's cgroups: deleting the sandbox kills it too.
     argv = in_cgroups(cgroup_procs, [

@@ -11,7 +11,8 @@ from gateway.settings import GatewaySettings
 def test_defaults_listen_on_loopback_8000_and_8001_and_share_one_sandbox_per_session() -> None:
     settings = GatewaySettings()
     assert (settings.host, settings.port, settings.grpc_port) == ("127.0.0.1", 8000, 8001)
-    assert settings.template_routes() == {"base": "filesystem", "filesystem": "filesystem"}
+    assert settings.template_routes() == {"base": "filesystem", "filesystem": "filesystem",
+                                          "browser": "browser"}
     assert settings.tenant_keys() == {} and settings.rate_limit_per_s == 0
 
 
@@ -27,7 +28,8 @@ def test_environment_configures_keys_routes_allowlists_and_limits(
     assert settings.tenant_keys() == {"k1": "acme", "k2": "globex", "service": "default"}
     assert settings.service_keys() == frozenset({"service"})
     assert settings.control_plane_key() == "service"
-    assert settings.template_routes() == {"base": "base", "filesystem": "filesystem"}
+    assert settings.template_routes() == {"base": "base", "filesystem": "filesystem",
+                                          "browser": "browser"}
     assert settings.tool_allowlist == {"acme": ["run_*"]}
     assert settings.burst() == 10 and settings.sandbox_target == "sandboxes:8002"
 

@@ -9,7 +9,7 @@ from gateway.errors import ToolArgumentsError, ToolNotFoundError
 from gateway.tools import default_groups
 
 SPECS = [s for g in default_groups(1024) for s in g.specs]
-ROUTES = {"base": "base", "filesystem": "filesystem"}
+ROUTES = {"base": "base", "filesystem": "filesystem", "browser": "browser"}
 
 
 def _upstream(name: str, tenants: frozenset[str] | None = None) -> ToolSpec:
