@@ -283,7 +283,7 @@ class LocalBackend:
                 raise BackendError(f"sandbox {sandbox_id} did not start within "
                                    f"{_READY_TIMEOUT_S:.0f}s: {self._log_tail(sandbox_id)}")
             await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.02)
+            delay = min(delay * 1.5, 0.003)  # a late look costs cold start directly
         if not await self.probe(sandbox_id, timeout=max(deadline - time.monotonic(), 0.1)):
             raise BackendError(f"sandbox {sandbox_id} does not answer health checks: "
                                f"{self._log_tail(sandbox_id)}")
