@@ -36,7 +36,7 @@ from .conftest import SERVICE_KEY, mcp_client, run_gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-PEERS = (Path(__file__).resolve().parents[4] / "shared" / "peers"
+PEERS = (Path(__file__).resolve().parents[2] / "fixtures" / "peers"
          / "playwright-mcp-0.0.83.tools.json")
 NOT_SERVED = {"browser_run_code_unsafe"}
 """0.0.83 tools Sandgate leaves out: running Playwright code is not a tool here."""

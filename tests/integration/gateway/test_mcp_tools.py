@@ -15,8 +15,7 @@ from gateway.server import RunningGateway
 
 from .conftest import ClientFactory, mcp_client
 
-# shared/ sits beside the checkout (the project's notes, also in CI).
-PEERS = (Path(__file__).resolve().parents[4] / "shared" / "peers"
+PEERS = (Path(__file__).resolve().parents[2] / "fixtures" / "peers"
          / "server-filesystem-2026.8.31.tools.json")
 
 

@@ -35,7 +35,7 @@ from gateway.tools.browser import SPECS, BrowserTools, build_request, check_refe
 from sandgate.sandbox.v1 import runtime_service_pb2 as rpb
 from sandgate.sandbox.v1 import runtime_service_pb2_grpc as rpb_grpc
 
-PEERS = (Path(__file__).resolve().parents[4] / "shared" / "peers"
+PEERS = (Path(__file__).resolve().parents[2] / "fixtures" / "peers"
          / "playwright-mcp-0.0.83.tools.json")
 OLD_GENERATION = {"browser_navigate_forward", "browser_pdf_save", "browser_tab_list",
                   "browser_tab_new", "browser_tab_select", "browser_tab_close"}
