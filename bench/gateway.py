@@ -205,9 +205,17 @@ async def run_gateway_bench(quick: bool) -> dict[str, float]:
     seconds = 3.0 if quick else 8.0
     state = Path(tempfile.mkdtemp(prefix="sg-bgw-", dir="/tmp"))
     state.chmod(0o711)
+    # Pools only where the bench draws from them: an idle warm Chromium still
+    # takes CPU from the sandboxes being measured.
+    templates = state / "templates.yaml"
+    templates.write_text("templates:\n  - {name: base, pool_size: 0}\n"
+                         "  - {name: filesystem, tool_groups: [base, filesystem], pool_size: 2}\n"
+                         "  - {name: browser, tool_groups: [base, filesystem, browser], "
+                         "network: true, memory_mb: 2048, max_pids: 1024, cpu_millis: 2000, "
+                         "pool_size: 1}\n")
     env = {"SANDGATE_STATE_DIR": str(state), "SANDGATE_SANDBOX_PORT": "0",
            "SANDGATE_GATEWAY_PORT": "0", "SANDGATE_GATEWAY_GRPC_PORT": "0",
-           "SANDGATE_POOL_SIZE": "2", "SANDGATE_MAX_SANDBOXES": "96",
+           "SANDGATE_TEMPLATES_FILE": str(templates), "SANDGATE_MAX_SANDBOXES": "96",
            "SANDGATE_API_KEYS": "", "BEARER_TOKEN": "", "SANDGATE_BEARER_TOKEN": "",
            "SANDGATE_RATE_LIMIT": "0"}
     gateway, url, banner = await _start([sys.executable, "-m", "sandgate.cli.main", "up"], env,
