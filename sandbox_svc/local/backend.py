@@ -45,7 +45,7 @@ from sandbox_svc.local.network import (
     missing_network_tools,
     start_slirp,
 )
-from sandbox_svc.local.runtime import locate_runtime
+from sandbox_svc.local.runtime import first_unsearchable_dir, locate_runtime
 from sandbox_svc.templates import HOST_LOOPBACK, Template
 
 __all__ = ["LaunchSpec", "LocalBackend"]
@@ -82,14 +82,13 @@ def _read_child_pid(info_fd: int, timeout: float = 10.0) -> int:
 
 def _check_traversable(path: Path, why: str) -> None:
     """Every directory above ``path`` must be searchable by other users."""
-    for parent in [path, *path.parents]:
-        mode = parent.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            raise IsolationUnavailableError(
-                f"{parent} (mode {stat.filemode(mode)}) is not searchable by other users, so "
-                f"sandboxes cannot reach {path} ({why}). Move the checkout somewhere "
-                f"world-searchable (e.g. under /opt or /srv) or run: chmod o+x {parent}"
-            )
+    parent = first_unsearchable_dir(path)
+    if parent is not None:
+        raise IsolationUnavailableError(
+            f"{parent} (mode {stat.filemode(parent.stat().st_mode)}) is not searchable by "
+            f"other users, so sandboxes cannot reach {path} ({why}). Move the checkout "
+            f"somewhere world-searchable (e.g. under /opt or /srv) or run: chmod o+x {parent}"
+        )
 
 
 class LocalBackend:

@@ -17,7 +17,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SandboxRuntimeFiles", "is_reachable_by_others", "locate_runtime"]
+__all__ = ["SandboxRuntimeFiles", "first_unsearchable_dir", "locate_runtime"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +28,10 @@ class SandboxRuntimeFiles:
     packages: tuple[Path, ...]
 
 
-def is_reachable_by_others(path: Path) -> bool:
-    """Every directory from / down to ``path`` is searchable by other users."""
-    return all(p.stat().st_mode & stat.S_IXOTH for p in [path, *path.parents])
+def first_unsearchable_dir(path: Path) -> Path | None:
+    """The first of ``path`` and its parents that other users cannot search, if any."""
+    return next((p for p in [path, *path.parents] if not p.stat().st_mode & stat.S_IXOTH),
+                None)
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -59,7 +60,7 @@ def _stamp(venv: Path) -> str:
 def locate_runtime(venv: Path, packages: tuple[Path, ...],
                    cache: Path = Path("/var/cache/sandgate")) -> SandboxRuntimeFiles:
     """Paths to bind into sandboxes, staging them under ``cache`` when unreachable."""
-    if all(is_reachable_by_others(p) for p in (venv, *packages)):
+    if all(first_unsearchable_dir(p) is None for p in (venv, *packages)):
         return SandboxRuntimeFiles(venv, packages)
     key = hashlib.sha256(str(venv).encode()).hexdigest()[:12]
     root = cache / f"runtime-{key}"
