@@ -27,7 +27,7 @@ from sandbox_svc.errors import (
 from sandbox_svc.events import EventBus, EventType
 from sandbox_svc.local.backend import LaunchSpec
 from sandbox_svc.metrics import ControlPlaneMetrics
-from sandbox_svc.registry import SandboxRecord, SandboxStatus, SqliteRegistry
+from sandbox_svc.registry import Registry, SandboxRecord, SandboxStatus
 from sandbox_svc.templates import Template, TemplateCatalog
 
 __all__ = ["Limits", "PoolView", "SandboxBackend", "SandboxManager"]
@@ -71,7 +71,7 @@ class PoolView:
 class SandboxManager:
     """Owns every sandbox's lifecycle for one service instance."""
 
-    def __init__(self, catalog: TemplateCatalog, registry: SqliteRegistry,
+    def __init__(self, catalog: TemplateCatalog, registry: Registry,
                  backend: SandboxBackend, limits: Limits,
                  metrics: ControlPlaneMetrics | None = None,
                  events: EventBus | None = None) -> None:

@@ -73,6 +73,7 @@ class Registry(Protocol):
         now: float, expires_at: float,
     ) -> SandboxRecord | None: ...
     async def allocate_uid(self, base: int, count: int) -> int | None: ...
+    async def clear_reservations(self) -> None: ...
 
 
 _SCHEMA = """
@@ -240,9 +241,6 @@ class SqliteRegistry:
                 raise
 
         return await self._run(op)
-
-    async def release_uid(self, uid: int) -> None:
-        await self._run(lambda c: c.execute("DELETE FROM uid_reservations WHERE uid = ?", (uid,)))
 
     async def clear_reservations(self) -> None:
         """Forget reservations of a previous process (its launches never finished)."""
