@@ -91,6 +91,24 @@ async def _exec_true(target: str, token: str) -> None:
             pass
 
 
+async def _warm_acquire(control: pb_grpc.SandboxServiceStub, template: str,
+                        first_call: Callable[[str, str], Awaitable[None]],
+                        pool_ready: Callable[[], Awaitable[None]], count: int) -> list[float]:
+    """Seconds from AcquireSandbox (pool hit, one control channel) to the first
+    successful call on a fresh channel to the sandbox."""
+    samples = []
+    for i in range(count):
+        await pool_ready()
+        start = time.perf_counter()
+        reply = await control.AcquireSandbox(pb.AcquireSandboxRequest(
+            template=template, session=pb.SessionKey(session_id=f"bench-{template}-{i}")))
+        await first_call(reply.connection.target, reply.connection.token)
+        samples.append(time.perf_counter() - start)
+        assert reply.pool_hit, f"the {template} pool was empty; the sample would be a cold start"
+        await control.DeleteSandbox(pb.DeleteSandboxRequest(sandbox_id=reply.sandbox.sandbox_id))
+    return samples
+
+
 async def _first_browser_call(target: str, token: str) -> None:
     async with grpc.aio.insecure_channel(target) as channel:
         stub = rpb_grpc.SandboxRuntimeStub(channel)
@@ -107,16 +125,7 @@ async def _browser_bench(target: str, control: pb_grpc.SandboxServiceStub,
     navigate+snapshot of a page served inside the sandbox."""
     samples = max(n // 3, 5)
     _progress(f"browser warm acquire to first browser call ({samples} runs)")
-    warm = []
-    for i in range(samples):
-        await pool_ready()
-        start = time.perf_counter()
-        reply = await control.AcquireSandbox(pb.AcquireSandboxRequest(
-            template="browser", session=pb.SessionKey(session_id=f"bench-browser-{i}")))
-        await _first_browser_call(reply.connection.target, reply.connection.token)
-        warm.append(time.perf_counter() - start)
-        assert reply.pool_hit, "the browser pool was empty; the sample would be a cold start"
-        await control.DeleteSandbox(pb.DeleteSandboxRequest(sandbox_id=reply.sandbox.sandbox_id))
+    warm = await _warm_acquire(control, "browser", _first_browser_call, pool_ready, samples)
     sbx = await AsyncSandbox.create("browser", target=target)
     await sbx.files.write("site/index.html", "<title>Bench</title><h1>Hello</h1>"
                           "<a href='#x'>a link</a><button>Press</button>")
@@ -171,7 +180,7 @@ async def run(quick: bool) -> dict[str, object]:
         channel = grpc.aio.insecure_channel(running.address)
         control = pb_grpc.SandboxServiceStub(channel)
 
-        async def pool_ready(template: str = "base") -> None:
+        async def pool_ready() -> None:
             # Wait for every pool to be full, so no sandbox start competes for the CPU.
             async with asyncio.timeout(120):
                 while any(p.ready < p.target_size
@@ -179,17 +188,7 @@ async def run(quick: bool) -> dict[str, object]:
                     await asyncio.sleep(0.01)
 
         _progress(f"warm acquire to first exec ({n} runs)")
-        warm = []
-        for i in range(n):
-            await pool_ready()
-            start = time.perf_counter()
-            reply = await control.AcquireSandbox(pb.AcquireSandboxRequest(
-                template="base", session=pb.SessionKey(session_id=f"bench-{i}")))
-            await _exec_true(reply.connection.target, reply.connection.token)
-            warm.append(time.perf_counter() - start)
-            assert reply.pool_hit, "the pool was empty; the sample would be a cold start"
-            await control.DeleteSandbox(pb.DeleteSandboxRequest(
-                sandbox_id=reply.sandbox.sandbox_id))
+        warm = await _warm_acquire(control, "base", _exec_true, pool_ready, n)
         results["warm_acquire_ms_p50"] = _ms(warm)
         results["warm_acquire_ms_p99"] = _ms(warm, 0.99)
 
