@@ -143,10 +143,7 @@ class WorkspaceFiles:
         shown = self._ws.display(real)
         with os_errors(shown):
             st = os.stat(real)
-            if stat.S_ISDIR(st.st_mode):
-                raise PathIsDirectoryError(shown)
-            if not stat.S_ISREG(st.st_mode):
-                raise FileNotRegularError(shown)
+            _require_regular(st, shown)
             fobj = open(real, "rb")  # noqa: SIM115 - closed by the reading generator
         fobj.seek(offset)
         return file_info(self._ws, real, st), fobj
@@ -187,10 +184,8 @@ class WorkspaceFiles:
                 st: os.stat_result | None = os.stat(real)
             except FileNotFoundError:
                 st = None
-            if st is not None and stat.S_ISDIR(st.st_mode):
-                raise PathIsDirectoryError(shown)
-            if st is not None and not stat.S_ISREG(st.st_mode):
-                raise FileNotRegularError(shown)
+            if st is not None:
+                _require_regular(st, shown)
             if not parent.exists():
                 if not make_parents:
                     raise PathNotFoundError(
@@ -380,10 +375,7 @@ class WorkspaceFiles:
         limit = self._limits.max_file_bytes
         with os_errors(shown):
             st = os.stat(real)
-            if stat.S_ISDIR(st.st_mode):
-                raise PathIsDirectoryError(shown)
-            if not stat.S_ISREG(st.st_mode):
-                raise FileNotRegularError(shown)
+            _require_regular(st, shown)
             if st.st_size > limit:
                 raise FileTooLargeError(shown, limit)
             raw = real.read_bytes()
@@ -426,6 +418,14 @@ class WorkspaceFiles:
         return await asyncio.to_thread(
             search_files, self._ws, self._limits, path, pattern, list(exclude_patterns), max_results
         )
+
+
+def _require_regular(st: os.stat_result, shown: str) -> None:
+    """Reads, writes and edits work on regular files only."""
+    if stat.S_ISDIR(st.st_mode):
+        raise PathIsDirectoryError(shown)
+    if not stat.S_ISREG(st.st_mode):
+        raise FileNotRegularError(shown)
 
 
 def _unified_diff(before: str, after: str, shown: str) -> str:
