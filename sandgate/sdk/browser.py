@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-import grpc
-
 from sandgate.sandbox.v1 import runtime_service_pb2 as rpb
 from sandgate.sandbox.v1 import runtime_service_pb2_grpc as rpb_grpc
 from sandgate.sdk.commands import duration
-from sandgate.sdk.errors import from_rpc_error
+from sandgate.sdk.errors import translated
 
 __all__ = ["Browser", "BrowserResult"]
 
@@ -36,10 +34,8 @@ class Browser:
         request = rpb.BrowserActionRequest(tool=tool, arguments_json=json.dumps(arguments or {}))
         if timeout is not None:
             request.timeout.CopyFrom(duration(timeout))
-        try:
-            reply = await self._stub.BrowserAction(request, metadata=self._metadata)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+        reply = await translated(
+            lambda: self._stub.BrowserAction(request, metadata=self._metadata))
         texts = [block.text for block in reply.content if block.WhichOneof("block") == "text"]
         images = [(block.image.mime_type, block.image.data) for block in reply.content
                   if block.WhichOneof("block") == "image"]

@@ -12,7 +12,12 @@ SandgateError
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import grpc
+
+T = TypeVar("T")
 
 __all__ = [
     "AuthenticationError",
@@ -24,6 +29,7 @@ __all__ = [
     "TimeoutException",
     "UnavailableError",
     "from_rpc_error",
+    "translated",
 ]
 
 
@@ -89,3 +95,11 @@ def from_rpc_error(exc: grpc.aio.AioRpcError, partial: object = None) -> Sandgat
     if cls is TimeoutException:
         return TimeoutException(message, code, partial)
     return cls(message, code)
+
+
+async def translated(call: Callable[[], Awaitable[T]]) -> T:
+    """Await ``call``, turning a gRPC error into the matching SandgateError."""
+    try:
+        return await call()
+    except grpc.aio.AioRpcError as exc:
+        raise from_rpc_error(exc) from None

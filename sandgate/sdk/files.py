@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-import grpc
-
 from sandgate.sandbox.v1 import runtime_service_pb2 as rpb
 from sandgate.sandbox.v1 import runtime_service_pb2_grpc as rpb_grpc
-from sandgate.sdk.errors import NotFoundError, from_rpc_error
+from sandgate.sdk.errors import NotFoundError, translated
 
 __all__ = ["EntryInfo", "Files"]
 
@@ -43,12 +41,6 @@ class Files:
         self._stub = stub
         self._md = metadata
 
-    async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
-        try:
-            return await fn()
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
-
     async def read_bytes(self, path: str) -> bytes:
         async def call() -> bytes:
             parts = []
@@ -56,7 +48,7 @@ class Files:
                                                    metadata=self._md):
                 parts.append(chunk.data)
             return b"".join(parts)
-        return await self._call(call)
+        return await translated(call)
 
     async def read(self, path: str) -> str:
         return (await self.read_bytes(path)).decode()
@@ -74,20 +66,20 @@ class Files:
         async def call() -> EntryInfo:
             reply = await self._stub.WriteFile(parts(), metadata=self._md)
             return _entry(reply.info)
-        return await self._call(call)
+        return await translated(call)
 
     async def list(self, path: str = "/workspace", depth: int = 1) -> list[EntryInfo]:
         async def call() -> list[EntryInfo]:
             reply = await self._stub.ListDirectory(
                 rpb.ListDirectoryRequest(path=path, depth=depth), metadata=self._md)
             return [_entry(e) for e in reply.entries]
-        return await self._call(call)
+        return await translated(call)
 
     async def get_info(self, path: str) -> EntryInfo:
         async def call() -> EntryInfo:
             reply = await self._stub.StatFile(rpb.StatFileRequest(path=path), metadata=self._md)
             return _entry(reply.info)
-        return await self._call(call)
+        return await translated(call)
 
     async def exists(self, path: str) -> bool:
         try:
@@ -101,17 +93,17 @@ class Files:
             reply = await self._stub.MakeDirectory(
                 rpb.MakeDirectoryRequest(path=path, parents=True), metadata=self._md)
             return _entry(reply.info)
-        return await self._call(call)
+        return await translated(call)
 
     async def rename(self, source: str, destination: str) -> EntryInfo:
         async def call() -> EntryInfo:
             reply = await self._stub.MoveFile(
                 rpb.MoveFileRequest(source=source, destination=destination), metadata=self._md)
             return _entry(reply.info)
-        return await self._call(call)
+        return await translated(call)
 
     async def remove(self, path: str) -> None:
         async def call() -> None:
             await self._stub.RemoveFile(rpb.RemoveFileRequest(path=path, recursive=True),
                                         metadata=self._md)
-        await self._call(call)
+        await translated(call)

@@ -29,7 +29,7 @@ from sandgate.sandbox.v1 import sandbox_service_pb2_grpc as pb_grpc
 from sandgate.sdk.browser import Browser
 from sandgate.sdk.code import Execution, run_code
 from sandgate.sdk.commands import Commands, duration
-from sandgate.sdk.errors import from_rpc_error
+from sandgate.sdk.errors import translated
 from sandgate.sdk.files import Files
 
 __all__ = ["DEFAULT_TARGET", "AsyncSandbox", "SandboxInfo"]
@@ -65,10 +65,7 @@ class _ControlPlane:
         self.stub = pb_grpc.SandboxServiceStub(self.channel)
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
-        try:
-            return await fn()
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+        return await translated(fn)
 
 
 class AsyncSandbox:
