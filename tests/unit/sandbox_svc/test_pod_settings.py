@@ -26,16 +26,14 @@ templates:
 """
 
 
-def _load(tmp_path: Path, text: str) -> PodSettings:
+def _load(tmp_path: Path, text: str, name: str = "x") -> PodSettings:
     path = tmp_path / "templates.yaml"
     path.write_text(text)
-    catalog = load_templates(path)
-    name = "browser" if "name: browser" in text else "x"
-    return catalog.get(name).kubernetes
+    return load_templates(path).get(name).kubernetes
 
 
 def test_a_full_kubernetes_block_becomes_pod_settings(tmp_path: Path) -> None:
-    pod = _load(tmp_path, FULL_BLOCK)
+    pod = _load(tmp_path, FULL_BLOCK, "browser")
     assert pod.image == "registry.example:5000/sandgate/sandbox:0.1.0"
     assert pod.runtime_class_name == "runv"
     assert pod.service_account == "sandbox-runner"
