@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sandgate.service.keys import parse_api_keys
+
 __all__ = ["SandboxServiceSettings", "default_state_dir"]
 
 
@@ -83,16 +85,12 @@ class SandboxServiceSettings(BaseSettings):
         return value
 
     def tenant_keys(self) -> dict[str, str]:
-        """API key -> tenant."""
-        keys: dict[str, str] = {}
-        for pair in filter(None, (p.strip() for p in self.api_keys.split(","))):
-            key, sep, tenant = pair.partition("=")
-            if not sep or not key or not tenant:
-                raise ValueError(f"API key entry {pair!r} must look like key=tenant")
-            keys[key] = tenant
-        if self.bearer_token:
-            keys[self.bearer_token] = "default"
-        return keys
+        """API key -> tenant (the service key maps to ``default``).
+
+        Raises:
+            ValueError: an entry of ``api_keys`` does not look like ``key=tenant``.
+        """
+        return parse_api_keys(self.api_keys, self.bearer_token)
 
     def service_keys(self) -> frozenset[str]:
         """Keys that may act for another tenant (x-sandgate-tenant metadata)."""
