@@ -120,7 +120,7 @@ def bound_address(listen: str, port: int) -> str:
 async def create_grpc_server(
     address: str, register: Callable[[grpc.aio.Server], object], *, boundary: ErrorBoundary,
     services: Sequence[str], max_receive_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-    max_send_bytes: int | None = None, health: HealthReporter | None = None,
+    max_send_bytes: int | None = None,
 ) -> GrpcServer:
     """A grpc.aio server bound to ``address``, with health, reflection and ``boundary``;
     not yet started.
@@ -133,7 +133,6 @@ async def create_grpc_server(
             reflection.
         max_receive_bytes: the largest message accepted (RESOURCE_EXHAUSTED beyond).
         max_send_bytes: the largest message sent; None leaves gRPC's default (no limit).
-        health: the health servicer; default: a new grpc.health.v1 one.
 
     Returns:
         The server, bound; ``start()`` it.
@@ -148,8 +147,8 @@ async def create_grpc_server(
         options.append(("grpc.max_send_message_length", max_send_bytes))
     server = grpc.aio.server(interceptors=[boundary], options=options)
     register(server)
-    reporter: HealthReporter = health if health is not None else health_aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(reporter, server)
+    health: HealthReporter = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
         (*services, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
     try:
@@ -160,7 +159,7 @@ async def create_grpc_server(
         await server.stop(None)  # an unstarted server left to the GC warns
         raise ListenError(f"cannot listen on {address}: the address is in use or not "
                           "available on this host")
-    return GrpcServer(server, port, bound_address(address, port), reporter, services,
+    return GrpcServer(server, port, bound_address(address, port), health, services,
                       boundary.server_name)
 
 
