@@ -137,7 +137,7 @@ async def build_gateway(settings: GatewaySettings, *, control: SandboxControl | 
         tracer_provider: where spans go; default: the global provider.
         audit: the audit log; default: ``settings.audit_log`` or the ``sandgate.audit`` logger.
     """
-    auth = Authenticator(settings.tenant_keys(), settings.service_keys())
+    auth = settings.authenticator()
     host = listen_host(settings.host, keyed=not auth.open, server="gateway",
                        keys_hint="SANDGATE_API_KEYS or BEARER_TOKEN")
     metrics = GatewayMetrics()

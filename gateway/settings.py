@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sandgate.service.keys import parse_api_keys, parse_pairs
+from sandgate.service.keys import ApiKeySettings, parse_pairs
 
 __all__ = ["DEFAULT_TOOL_TEMPLATES", "GatewaySettings"]
 
@@ -25,7 +25,7 @@ def _alias(name: str, *more: str) -> AliasChoices:
     return AliasChoices(f"SANDGATE_{name}", *more)
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(BaseSettings, ApiKeySettings):
     """Settings of the tool gateway."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
@@ -96,17 +96,6 @@ class GatewaySettings(BaseSettings):
         if not 1024 <= value <= 1 << 30:
             raise ValueError("sizes must be between 1 KiB and 1 GiB")
         return value
-
-    def tenant_keys(self) -> dict[str, str]:
-        """API key -> tenant (the service key maps to ``default``).
-
-        Raises:
-            ValueError: an entry of ``api_keys`` does not look like ``key=tenant``.
-        """
-        return parse_api_keys(self.api_keys, self.bearer_token)
-
-    def service_keys(self) -> frozenset[str]:
-        return frozenset({self.bearer_token} if self.bearer_token else set())
 
     def control_plane_key(self) -> str:
         return self.sandbox_key or self.bearer_token

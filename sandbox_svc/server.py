@@ -23,7 +23,6 @@ from sandgate.service.assembly import (
 )
 from sandgate.service.binding import listen_host
 from sandgate.service.boundary import ErrorBoundary
-from sandgate.service.keys import Authenticator
 from sandgate.service.metrics import serve_metrics
 
 __all__ = ["RunningService", "build_server", "serve"]
@@ -43,6 +42,7 @@ class RunningService:
 
     @property
     def port(self) -> int:
+        """The bound gRPC port."""
         return self.grpc.port
 
     @property
@@ -75,7 +75,7 @@ async def build_server(settings: SandboxServiceSettings,
     catalog.get(settings.default_template)
     backend = backend or LocalBackend.for_host(settings.state_dir)
     registry = SqliteRegistry(settings.state_dir / "registry.db")
-    auth = Authenticator(settings.tenant_keys(), settings.service_keys())
+    auth = settings.authenticator()
     metrics = ControlPlaneMetrics()
     manager = SandboxManager(catalog, registry, backend, Limits(
         max_sandboxes=settings.max_sandboxes, uid_base=settings.uid_base,

@@ -22,6 +22,7 @@ __all__ = [
     "AUTHORIZATION",
     "DEFAULT_TENANT",
     "TENANT_HEADER",
+    "ApiKeySettings",
     "Authenticator",
     "Metadata",
     "Principal",
@@ -186,3 +187,36 @@ class Authenticator:
                   if key in (AUTHORIZATION, TENANT_HEADER)}
         return self.authenticate(_text(values.get(AUTHORIZATION)),
                                  _text(values.get(TENANT_HEADER)))
+
+
+class ApiKeySettings:
+    """Mixin for a service's settings: its keys, read from ``api_keys`` and ``bearer_token``.
+
+    The settings class declares both fields (with its own environment names);
+    this gives every service the same meaning for them.
+    """
+
+    api_keys: str
+    """Comma-separated ``key=tenant`` pairs."""
+    bearer_token: str
+    """The service key: tenant ``default``, and may act for another tenant."""
+
+    def tenant_keys(self) -> dict[str, str]:
+        """API key -> tenant (the service key maps to ``default``).
+
+        Raises:
+            ValueError: an entry of ``api_keys`` does not look like ``key=tenant``.
+        """
+        return parse_api_keys(self.api_keys, self.bearer_token)
+
+    def service_keys(self) -> frozenset[str]:
+        """Keys that may act for another tenant (``x-sandgate-tenant``)."""
+        return frozenset({self.bearer_token} if self.bearer_token else ())
+
+    def authenticator(self) -> Authenticator:
+        """The authenticator of these keys.
+
+        Raises:
+            ValueError: as :meth:`tenant_keys`.
+        """
+        return Authenticator(self.tenant_keys(), self.service_keys())

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from sandgate.service.keys import (
     DEFAULT_TENANT,
+    ApiKeySettings,
     Authenticator,
     Principal,
     UnauthenticatedError,
@@ -82,3 +85,19 @@ def test_error_messages_name_the_credential_callers_know() -> None:
         sandbox.authenticate_metadata([])
     with pytest.raises(UnauthenticatedError, match="unknown sandbox token"):
         sandbox.authenticate("Bearer nope")
+
+
+@dataclass
+class Settings(ApiKeySettings):
+    """Stands for a service's pydantic settings (which declare both fields)."""
+
+    api_keys: str = ""
+    bearer_token: str = ""
+
+
+def test_settings_give_every_service_the_same_keys_and_service_key() -> None:
+    settings = Settings("k1=acme", "svc")
+    assert settings.tenant_keys() == {"k1": "acme", "svc": DEFAULT_TENANT}
+    assert settings.service_keys() == frozenset({"svc"})
+    assert settings.authenticator().authenticate("Bearer svc", "globex").tenant == "globex"
+    assert Settings().authenticator().open and Settings().service_keys() == frozenset()
