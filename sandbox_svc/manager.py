@@ -7,6 +7,9 @@ the isolation; the registry makes it all survive a restart and owns the atomic
 session bind, so several managers may share one registry. The in-process locks
 here only save work (a second start that would lose the bind); correctness
 never rests on them.
+
+Shared steps (start, destroy, pause, count) live in ``lifecycle``; background
+work (recovery, pools, reaping) in ``upkeep``.
 """
 
 from __future__ import annotations
@@ -14,56 +17,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
-from opentelemetry import trace
-
-from sandbox_svc.backend import SandboxBackend, StartSpec
+from sandbox_svc.backend import SandboxBackend
 from sandbox_svc.errors import (
     BackendError,
     InvalidRequestError,
-    SandboxLimitError,
     SandboxNotFoundError,
     SandboxStateError,
     SessionConflictError,
 )
 from sandbox_svc.events import EventBus, EventType
+from sandbox_svc.lifecycle import Lifecycle, Limits
 from sandbox_svc.metrics import ControlPlaneMetrics
 from sandbox_svc.registry import Registry, SandboxRecord, SandboxStatus, SessionKey
 from sandbox_svc.templates import Template, TemplateCatalog
+from sandbox_svc.upkeep import PoolView, Upkeep
 
 __all__ = ["Limits", "PoolView", "SandboxManager"]
 
 logger = logging.getLogger(__name__)
-tracer = trace.get_tracer("sandgate.sandbox_svc")
 
-_MAX_TTL_S = 30 * 86400
 # How long an acquire waits for a sandbox that another manager is starting
 # for the same session; longer than any backend's own start timeout.
 _PEER_START_WAIT_S = 120.0
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Bounds the manager enforces, whatever the backend."""
-
-    max_sandboxes: int = 64
-    """Most live sandboxes (pooled and starting included) this manager runs."""
-    id_prefix: str = "sbx-"
-    reap_interval_s: float = 5.0
-
-
-@dataclass(frozen=True)
-class PoolView:
-    """One template's warm pool: its target, ready and starting sandboxes."""
-
-    template: str
-    target_size: int
-    ready: int
-    starting: int
 
 
 class SandboxManager:
@@ -87,18 +65,16 @@ class SandboxManager:
                  metrics: ControlPlaneMetrics | None = None,
                  events: EventBus | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        self.catalog = catalog
+        self._life = Lifecycle(catalog, registry, backend, limits,
+                               metrics or ControlPlaneMetrics(), events or EventBus(), clock)
+        self._upkeep = Upkeep(self._life)
         self._registry = registry
-        self.backend = backend
-        self._limits = limits
-        self.metrics = metrics or ControlPlaneMetrics()
-        self.events = events or EventBus()
         self._clock = clock
-        self._in_flight = 0  # every start in flight (pooled or not)
-        self._slot_lock = asyncio.Lock()
         self._session_locks: dict[SessionKey, tuple[asyncio.Lock, list[int]]] = {}
-        self._refill = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self.catalog = catalog
+        self.backend = backend
+        self.metrics = self._life.metrics
+        self.events = self._life.events
 
     # ----- start-up and shutdown -------------------------------------------------
 
@@ -111,12 +87,8 @@ class SandboxManager:
         """
         for template in self.catalog.all():
             await self.backend.check_template(template)
-        await self._recover()
-        self._tasks = [
-            asyncio.create_task(self._pool_loop(), name="sandgate-pool"),
-            asyncio.create_task(self._reap_loop(), name="sandgate-reaper"),
-        ]
-        self._refill.set()
+        await self._upkeep.recover()
+        self._upkeep.start()
 
     async def stop(self, *, delete_all: bool) -> None:
         """Stop the pool and the reaper, optionally delete every sandbox, close the backend.
@@ -124,116 +96,16 @@ class SandboxManager:
         Raises:
             BackendError: a sandbox could not be deleted.
         """
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await self._upkeep.stop()
         self.events.close()
         if delete_all:
             records = await self._registry.all()
             for start in range(0, len(records), 8):  # a few at a time, bounded
-                await asyncio.gather(*(self._destroy(r, EventType.DELETED)
+                await asyncio.gather(*(self._life.destroy(r, EventType.DELETED)
                                        for r in records[start:start + 8]))
         await self.backend.close()
 
-    async def _recover(self) -> None:
-        known: set[str] = set()
-        for record in await self._registry.all():
-            alive = await self.backend.alive(record.sandbox_id)
-            if alive and record.status is SandboxStatus.READY:
-                alive = await self.backend.probe(record.sandbox_id)
-            if alive and record.status is not SandboxStatus.STARTING:
-                known.add(record.sandbox_id)
-                self.events.publish(EventType.ADOPTED, record)
-                logger.info("adopted sandbox %s (%s)", record.sandbox_id, record.template)
-            else:
-                logger.warning("reaping sandbox %s left %s by a previous run",
-                               record.sandbox_id, record.status.value)
-                await self._destroy(record, EventType.DELETED)
-        for orphan in await self.backend.leftovers() - known:
-            logger.warning("removing leftover sandbox resources %s", orphan)
-            await self.backend.destroy(orphan)
-        await self._update_gauges()
-
-    # ----- lifecycle ---------------------------------------------------------------
-
-    def _ttl(self, template: Template, ttl_s: float | None) -> float:
-        if ttl_s is None or ttl_s == 0:
-            return float(template.default_ttl_s)
-        if not 1 <= ttl_s <= _MAX_TTL_S:
-            raise InvalidRequestError(f"ttl must be between 1 s and {_MAX_TTL_S} s, got {ttl_s}")
-        return ttl_s
-
-    @contextlib.asynccontextmanager
-    async def _slot(self) -> AsyncIterator[None]:
-        """Hold one of max_sandboxes for a start, evicting a pooled sandbox if needed."""
-        async with self._slot_lock:
-            if await self._live() >= self._limits.max_sandboxes:
-                await self._evict_one_pooled()
-            self._in_flight += 1
-        try:
-            yield
-        finally:
-            self._in_flight -= 1
-
-    async def _live(self) -> int:
-        """Sandboxes that exist or are being started; a start is counted once, as in flight
-        (its STARTING registry row is not counted again)."""
-        records = await self._registry.all()
-        return sum(r.status is not SandboxStatus.STARTING for r in records) + self._in_flight
-
-    async def _evict_one_pooled(self) -> None:
-        for record in await self._registry.all():
-            if record.pooled and record.status is SandboxStatus.READY:
-                await self._destroy(record, EventType.DELETED)
-                return
-        raise SandboxLimitError(
-            f"the limit of {self._limits.max_sandboxes} live sandboxes is reached; "
-            "delete or release sandboxes, or raise SANDGATE_MAX_SANDBOXES"
-        )
-
-    async def _launch(self, template: Template, *, tenant: str, user_id: str = "",
-                      session_id: str = "", ttl_s: float | None = None,
-                      labels: dict[str, str] | None = None) -> SandboxRecord:
-        """Register a STARTING record, start the sandbox, mark it READY.
-
-        Raises:
-            SessionConflictError: another claimer bound the session first;
-                nothing was started.
-            SandboxNotFoundError: the sandbox was deleted while it started.
-        """
-        now = self._clock()
-        record = SandboxRecord(
-            sandbox_id=f"{self._limits.id_prefix}{secrets.token_hex(5)}",
-            template=template.name, token=secrets.token_urlsafe(24),
-            status=SandboxStatus.STARTING, created_at=now, last_active_at=now,
-            tenant=tenant, user_id=user_id, session_id=session_id,
-            expires_at=None if not tenant else now + (ttl_s or template.default_ttl_s),
-            labels=dict(labels or {}),
-        )
-        with tracer.start_as_current_span("sandbox.start") as span:
-            span.set_attribute("sandgate.sandbox_id", record.sandbox_id)
-            span.set_attribute("sandgate.template", template.name)
-            await self._registry.insert(record)
-            started = time.perf_counter()
-            try:
-                target = await self.backend.start(
-                    StartSpec(record.sandbox_id, template, record.token))
-            except BaseException:
-                await self._registry.remove(record.sandbox_id)
-                self.metrics.operations.labels("start", "error").inc()
-                raise
-            self.metrics.start_seconds.labels(template.name).observe(
-                time.perf_counter() - started)
-        record = record.with_changes(status=SandboxStatus.READY, target=target)
-        if not await self._registry.update(record):
-            await self.backend.destroy(record.sandbox_id)
-            raise SandboxNotFoundError(record.sandbox_id)  # deleted while it started
-        self.metrics.operations.labels("start", "ok").inc()
-        self.events.publish(EventType.CREATED, record)
-        return record
+    # ----- requests ------------------------------------------------------------------
 
     async def create(self, tenant: str, template_name: str, ttl_s: float | None = None,
                      labels: dict[str, str] | None = None) -> SandboxRecord:
@@ -245,10 +117,10 @@ class SandboxManager:
             BackendError: the sandbox did not start.
         """
         template = self.catalog.get(template_name)
-        ttl = self._ttl(template, ttl_s)
-        async with self._slot():
-            record = await self._launch(template, tenant=tenant, ttl_s=ttl, labels=labels)
-        await self._update_gauges()
+        ttl = self._life.ttl(template, ttl_s)
+        async with self._life.slot():
+            record = await self._life.launch(template, tenant=tenant, ttl_s=ttl, labels=labels)
+        await self._life.update_gauges()
         return record
 
     @contextlib.asynccontextmanager
@@ -285,7 +157,7 @@ class SandboxManager:
         if not session_id:
             raise InvalidRequestError("session.session_id is required to acquire a sandbox")
         template = self.catalog.get(template_name)
-        ttl = self._ttl(template, ttl_s)
+        ttl = self._life.ttl(template, ttl_s)
         started = time.perf_counter()
         key = SessionKey(tenant, user_id, session_id, template.name)
         async with self._session_guard(key):
@@ -308,18 +180,18 @@ class SandboxManager:
             binding = await self._registry.bind_session(key, now, now + ttl)
             if binding is None:
                 try:
-                    async with self._slot():
-                        record = await self._launch(
+                    async with self._life.slot():
+                        record = await self._life.launch(
                             template, tenant=key.tenant, user_id=key.user_id,
                             session_id=key.session_id, ttl_s=ttl)
                 except SessionConflictError:
                     continue  # another manager bound the session first: take its sandbox
                 self.events.publish(EventType.BOUND, record)
-                await self._update_gauges()
+                await self._life.update_gauges()
                 return record, True, False
             record = binding.record
             if binding.pool_hit:
-                self._refill.set()  # the pool loop also refreshes the gauges, off this path
+                self._life.refill.set()  # the pool loop also refreshes the gauges, off this path
                 self.events.publish(EventType.BOUND, record)
                 return record, True, True
             if record.status is SandboxStatus.STARTING:
@@ -328,7 +200,7 @@ class SandboxManager:
                 await self._await_peer_start(record.sandbox_id, deadline)
                 continue
             if record.status is SandboxStatus.PAUSED:
-                record = await self._set_paused(record, paused=False)
+                record = await self._life.set_paused(record, paused=False)
             return record, False, False
 
     async def _await_peer_start(self, sandbox_id: str, deadline: float) -> None:
@@ -371,8 +243,8 @@ class SandboxManager:
             BackendError: the backend could not remove it.
         """
         record = await self.get(tenant, sandbox_id)
-        await self._destroy(record, EventType.DELETED)
-        await self._update_gauges()
+        await self._life.destroy(record, EventType.DELETED)
+        await self._life.update_gauges()
 
     async def release_session(self, tenant: str, user_id: str, session_id: str,
                               template: str = "") -> list[str]:
@@ -390,9 +262,9 @@ class SandboxManager:
         for record in await self._registry.all():
             if (record.tenant, record.user_id, record.session_id) == (
                     tenant, user_id, session_id) and (not template or record.template == template):
-                await self._destroy(record, EventType.DELETED)
+                await self._life.destroy(record, EventType.DELETED)
                 released.append(record.sandbox_id)
-        await self._update_gauges()
+        await self._life.update_gauges()
         return released
 
     async def renew(self, tenant: str, sandbox_id: str, ttl_s: float | None) -> SandboxRecord:
@@ -403,7 +275,7 @@ class SandboxManager:
             InvalidRequestError: ttl out of range, or its template was removed.
         """
         record = await self.get(tenant, sandbox_id)
-        ttl = self._ttl(self.catalog.get(record.template), ttl_s)
+        ttl = self._life.ttl(self.catalog.get(record.template), ttl_s)
         now = self._clock()
         record = record.with_changes(last_active_at=now, expires_at=now + ttl)
         if not await self._registry.update(record):
@@ -423,7 +295,7 @@ class SandboxManager:
         if record.status is not SandboxStatus.READY:
             raise SandboxStateError(
                 f"sandbox {sandbox_id} is {record.status.value}; only a ready sandbox can pause")
-        return await self._set_paused(record, paused=True)
+        return await self._life.set_paused(record, paused=True)
 
     async def resume(self, tenant: str, sandbox_id: str) -> SandboxRecord:
         """Let a paused sandbox run again.
@@ -437,33 +309,9 @@ class SandboxManager:
         if record.status is not SandboxStatus.PAUSED:
             raise SandboxStateError(
                 f"sandbox {sandbox_id} is {record.status.value}; only a paused sandbox can resume")
-        return await self._set_paused(record, paused=False)
+        return await self._life.set_paused(record, paused=False)
 
-    async def _set_paused(self, record: SandboxRecord, *, paused: bool) -> SandboxRecord:
-        with tracer.start_as_current_span("sandbox.pause" if paused else "sandbox.resume"):
-            if paused:
-                await self.backend.pause(record.sandbox_id)
-            else:
-                await self.backend.resume(record.sandbox_id)
-        record = record.with_changes(
-            status=SandboxStatus.PAUSED if paused else SandboxStatus.READY,
-            last_active_at=self._clock())
-        if not await self._registry.update(record):
-            raise SandboxNotFoundError(record.sandbox_id)
-        self.metrics.operations.labels("pause" if paused else "resume", "ok").inc()
-        self.events.publish(EventType.PAUSED if paused else EventType.RESUMED, record)
-        return record
-
-    async def _destroy(self, record: SandboxRecord, event: EventType) -> None:
-        with tracer.start_as_current_span("sandbox.delete") as span:
-            span.set_attribute("sandgate.sandbox_id", record.sandbox_id)
-            await self.backend.destroy(record.sandbox_id)
-            await self._registry.remove(record.sandbox_id)
-        self.metrics.operations.labels("delete", event.value).inc()
-        self.events.publish(event, record)
-        self._refill.set()  # a pooled sandbox to replace, or room for a pool that waits
-
-    # ----- pools -------------------------------------------------------------------
+    # ----- pools and reaping (the upkeep's, exposed for the servicer and tests) -----
 
     async def pool_status(self, template: str = "") -> list[PoolView]:
         """Each template's pool (or one template's), counted from the registry.
@@ -471,30 +319,7 @@ class SandboxManager:
         Raises:
             TemplateNotFoundError: ``template`` is not in the catalog.
         """
-        templates = [self.catalog.get(template)] if template else self.catalog.all()
-        records = await self._registry.all()
-        views = []
-        for t in templates:
-            pooled = [r for r in records if r.pooled and r.template == t.name]
-            views.append(PoolView(
-                t.name, t.pool_size,
-                ready=sum(r.status is SandboxStatus.READY for r in pooled),
-                starting=sum(r.status is SandboxStatus.STARTING for r in pooled)))
-        return views
-
-    async def _pool_loop(self) -> None:
-        while True:
-            await self._refill.wait()
-            self._refill.clear()
-            try:
-                await self._update_gauges()
-                await self.fill_pools()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("refilling warm pools failed; retrying in 1 s")
-                await asyncio.sleep(1.0)
-                self._refill.set()
+        return await self._upkeep.pool_status(template)
 
     async def fill_pools(self) -> None:
         """Start what the warm pools miss, as far as max_sandboxes leaves room.
@@ -504,30 +329,7 @@ class SandboxManager:
         Raises:
             BackendError: a pooled sandbox did not start.
         """
-        for view in await self.pool_status():
-            missing = view.target_size - view.ready - view.starting
-            for _ in range(max(missing, 0)):
-                async with self._slot_lock:
-                    if await self._live() >= self._limits.max_sandboxes:
-                        return  # the pool never evicts; it waits for room
-                    self._in_flight += 1
-                try:
-                    await self._launch(self.catalog.get(view.template), tenant="")
-                finally:
-                    self._in_flight -= 1
-                await self._update_gauges()
-
-    # ----- reaping -----------------------------------------------------------------
-
-    async def _reap_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._limits.reap_interval_s)
-            try:
-                await self.reap_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("reaping sandboxes failed")
+        await self._upkeep.fill_pools()
 
     async def reap_once(self, now: float | None = None) -> list[str]:
         """Delete expired, idle and dead sandboxes; return their ids.
@@ -538,39 +340,7 @@ class SandboxManager:
         Raises:
             BackendError: a sandbox could not be destroyed.
         """
-        now = self._clock() if now is None else now
-        reaped = []
-        for record in await self._registry.all():
-            if record.status is SandboxStatus.STARTING:
-                continue
-            # A template removed from the config since the sandbox started: reap it.
-            template = (self.catalog.get(record.template)
-                        if record.template in self.catalog.names() else None)
-            expired = record.expires_at is not None and now > record.expires_at
-            idle = (not record.pooled and template is not None
-                    and now - record.last_active_at > template.idle_timeout_s)
-            try:
-                dead = not await self.backend.alive(record.sandbox_id)
-            except BackendError as exc:  # unknown is not dead: judge it next round
-                logger.warning("cannot tell whether sandbox %s is alive: %s",
-                               record.sandbox_id, exc)
-                dead = False
-            if expired or idle or dead or template is None:
-                reason = "dead" if dead else "expired" if expired else "idle"
-                logger.info("reaping sandbox %s (%s)", record.sandbox_id, reason)
-                await self._destroy(record, EventType.EXPIRED)
-                reaped.append(record.sandbox_id)
-        if reaped:
-            await self._update_gauges()
-        return reaped
-
-    async def _update_gauges(self) -> None:
-        records = await self._registry.all()
-        for name in self.catalog.names():
-            mine = [r for r in records if r.template == name]
-            self.metrics.live.labels(name).set(len(mine))
-            self.metrics.pool_ready.labels(name).set(
-                sum(1 for r in mine if r.pooled and r.status is SandboxStatus.READY))
+        return await self._upkeep.reap_once(now)
 
     async def watch(self, tenant: str, template: str = "") -> AsyncIterator[
             tuple[EventType, SandboxRecord, float]]:

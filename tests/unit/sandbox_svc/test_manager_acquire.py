@@ -36,10 +36,10 @@ async def test_each_part_of_the_session_key_gets_its_own_sandbox(
 
 
 async def test_a_warm_pool_answers_a_hit_and_an_empty_one_a_miss(
-        managers: ManagerFactory) -> None:
+        managers: ManagerFactory, registry: MemoryRegistry) -> None:
     manager = await managers(pool=1)
     await wait_for_pool(manager, ready=1)
-    (pooled,) = [r for r in await manager._registry.all() if r.pooled]
+    (pooled,) = [r for r in await registry.all() if r.pooled]
     record, newly, hit = await manager.acquire("acme", "u", "s1", "base")
     assert (record.sandbox_id, newly, hit) == (pooled.sandbox_id, True, True)
     assert (record.tenant, record.session_id) == ("acme", "s1")
