@@ -1,7 +1,7 @@
 """The built-in ReAct agent: any OpenAI-compatible chat model + the gateway's tools.
 
-``make_react_query(ReactSettings(), gateway_factory(settings), history)`` is a
-query function for AgentApp; see :mod:`agent_svc.react.agent`.
+``make_react_query(settings, gateway_factory(settings))`` is a query function for
+AgentApp; see :mod:`agent_svc.react.agent`.
 """
 
 from agent_svc.react.agent import (
@@ -23,7 +23,11 @@ from agent_svc.react.errors import (
     StepLimitError,
     ToolsUnavailableError,
 )
-from agent_svc.react.history import ConversationHistory, InMemoryConversationHistory
+from agent_svc.react.history import (
+    ConversationHistory,
+    InMemoryConversationHistory,
+    SessionHistoryAdapter,
+)
 from agent_svc.react.settings import ReactSettings
 from agent_svc.react.toolbox import ToolClient
 
@@ -41,6 +45,7 @@ __all__ = [
     "ReactAgent",
     "ReactAgentError",
     "ReactSettings",
+    "SessionHistoryAdapter",
     "StepLimitError",
     "ToolClient",
     "ToolsUnavailableError",

@@ -29,7 +29,7 @@ from agent_svc.protocol import AgentRequest, Message, Role, TextContent
 from agent_svc.react.approval import match_answers, pending_approvals, rejection_text
 from agent_svc.react.chat_format import to_chat_messages
 from agent_svc.react.errors import StepLimitError
-from agent_svc.react.history import ConversationHistory
+from agent_svc.react.history import ConversationHistory, SessionHistoryAdapter
 from agent_svc.react.messages import (
     ApprovalAnswer,
     ToolCall,
@@ -52,9 +52,9 @@ QueryFunction = Callable[..., AsyncIterator[Yield]]
 
 
 class _Run:
-    """One run's conversation: the history so far, and the session it is kept under."""
+    """One run's conversation: the history so far, and where finished messages go."""
 
-    def __init__(self, history: ConversationHistory, user_id: str, session_id: str,
+    def __init__(self, history: ConversationHistory | None, user_id: str, session_id: str,
                  messages: list[Message]) -> None:
         self._history = history
         self.user_id = user_id
@@ -62,7 +62,8 @@ class _Run:
         self.messages = messages
 
     async def record(self, message: Message) -> Message:
-        await self._history.append_messages(self.user_id, self.session_id, [message])
+        if self._history is not None:
+            await self._history.append_messages(self.user_id, self.session_id, [message])
         self.messages.append(message)
         return message
 
@@ -75,20 +76,33 @@ class ReactAgent:
         gateway_factory: makes the gateway client (:func:`gateway_factory` makes
             the SDK's AsyncToolGateway); called once, on first use, inside the
             running event loop.
-        history: where conversations are kept.
+        history: where conversations are kept; None leaves it to each run (see
+            :meth:`run`).
+        record_history: append each finished message to ``history``; False when
+            something else records the runs (an AgentApp with a session history).
     """
 
     def __init__(self, settings: ReactSettings, gateway_factory: Callable[[], ToolClient],
-                 history: ConversationHistory) -> None:
+                 history: ConversationHistory | None = None, *,
+                 record_history: bool = True) -> None:
         self.settings = settings
-        self._history = history
+        self.history = history
+        self.record_history = record_history
         self._model = ChatModel(settings)
         self._tools = GatewayTools(gateway_factory, ttl_s=settings.tools_ttl_s,
                                    call_timeout_s=settings.tool_timeout_s)
 
-    async def run(self, msgs: Sequence[Message], request: AgentRequest
-                  ) -> AsyncIterator[Yield]:
+    async def run(self, msgs: Sequence[Message], request: AgentRequest, *,
+                  history: ConversationHistory | None = None,
+                  record_history: bool | None = None) -> AsyncIterator[Yield]:
         """Answer ``msgs`` (the request's new input) in the request's session.
+
+        Args:
+            msgs: the new input messages (user text, approval responses).
+            request: the request (session, user, model parameters).
+            history: this run's history instead of the agent's; with neither,
+                the run sees only ``msgs``.
+            record_history: instead of the agent's ``record_history``.
 
         Raises:
             ModelNotConfiguredError: no model endpoint, name or key is set.
@@ -101,7 +115,9 @@ class ReactAgent:
         self.settings.check_model()
         session_id = request.session_id or f"react-{secrets.token_hex(8)}"
         user_id = request.user_id or session_id
-        history = await self._history.get_messages(user_id, session_id)
+        store = history if history is not None else self.history
+        record = self.record_history if record_history is None else record_history
+        prior = await store.get_messages(user_id, session_id) if store is not None else []
         answers: list[tuple[Message, ApprovalAnswer]] = []
         inputs: list[Message] = []
         for message in msgs:
@@ -110,9 +126,9 @@ class ReactAgent:
                 inputs.append(message)
             else:
                 answers.append((message, answer))
-        approved = match_answers(pending_approvals(history), [a for _, a in answers])
+        approved = match_answers(pending_approvals(prior), [a for _, a in answers])
         toolset = await self._tools.toolset()
-        run = _Run(self._history, user_id, session_id, history)
+        run = _Run(store if record else None, user_id, session_id, prior)
         for (message, _), (pending, answer) in zip(answers, approved, strict=True):
             await run.record(message)
             if answer.approve:
@@ -175,7 +191,10 @@ def react_query(agent: ReactAgent) -> QueryFunction:
 
     ``msgs`` is the request's new input (``request.input`` when empty); the
     conversation continues the history of ``request.session_id`` /
-    ``request.user_id`` and its tools run in that session's sandbox.
+    ``request.user_id`` and its tools run in that session's sandbox. An agent
+    without a history of its own reads the app's ``session_history`` (an
+    AgentScope-style session service, through :class:`SessionHistoryAdapter`)
+    and leaves recording to the app, which records every run's input and output.
     """
 
     async def query(self: object, msgs: Sequence[Message] = (),
@@ -183,24 +202,31 @@ def react_query(agent: ReactAgent) -> QueryFunction:
                     ) -> AsyncIterator[Yield]:
         if request is None:
             request = AgentRequest(input=list(msgs))
-        async for item in agent.run(list(msgs) or request.input, request):
+        history: ConversationHistory | None = None
+        service = getattr(self, "session_history", None)
+        if agent.history is None and service is not None:
+            history = SessionHistoryAdapter(service)
+        async for item in agent.run(list(msgs) or request.input, request, history=history,
+                                    record_history=False if history is not None else None):
             yield item
 
     return query
 
 
 def make_react_query(settings: ReactSettings, gateway_factory: Callable[[], ToolClient],
-                     history: ConversationHistory) -> QueryFunction:
+                     history: ConversationHistory | None = None) -> QueryFunction:
     """The built-in agent as a query function for :class:`AgentApp`.
 
     Wire it into an app like a hand-written query function::
 
         settings = ReactSettings()   # SANDGATE_MODEL_BASE_URL, SANDGATE_MODEL, ... keys
-        query = make_react_query(settings, gateway_factory(settings), history)
-        app.query(framework="sandgate")(query)
+        app.query(framework="sandgate")(make_react_query(settings, gateway_factory(settings)))
 
-    where ``history`` is a :class:`ConversationHistory` (the session history
-    service, or :class:`InMemoryConversationHistory`).
+    Without ``history`` the agent reads the app's ``session_history`` and the app
+    records each run (so a conversation continues across requests with the same
+    ``session_id``); with a :class:`ConversationHistory` the agent reads and
+    records there itself (then give the app no session history of the same store,
+    or messages are kept twice).
 
     The returned function is ``async def query(self, msgs, request=None, **kwargs)``
     and yields ``str`` text deltas and complete ``Message`` objects. Errors end the

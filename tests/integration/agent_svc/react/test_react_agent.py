@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
 import pytest
 
-from agent_svc.protocol import AgentRequest, DataContent, Message, MessageType, Role
+from agent_svc.protocol import (
+    AgentRequest,
+    DataContent,
+    Message,
+    MessageType,
+    Role,
+    TextContent,
+)
 from agent_svc.react import (
     ApprovalNotFoundError,
     InMemoryConversationHistory,
+    ReactAgent,
     StepLimitError,
+    react_query,
 )
 from agent_svc.react.chat_format import INTERRUPTED_OUTPUT
 from agent_svc.react.messages import data_of
@@ -28,7 +39,15 @@ from tests.fixtures.scripted_model import (
     tool_turn,
 )
 
-from .conftest import AgentFactory, gateway_tools, of_type, run_agent, texts, user
+from .conftest import (
+    AgentFactory,
+    gateway_tools,
+    of_type,
+    react_settings,
+    run_agent,
+    texts,
+    user,
+)
 
 SEED_REQUEST = "请帮我使用python生成一段冒泡排序算法,并执行"
 SORTED = "[11, 12, 22, 25, 34, 64, 90]"
@@ -164,6 +183,54 @@ async def test_a_rejected_call_is_not_run_and_the_model_is_told_why(
     assert "not now" in str(tool_message["content"])
     assert texts(second) == "Understood."
     assert "r.txt" not in exists.text
+
+
+@dataclass
+class _Session:
+    id: str
+    user_id: str
+    messages: list[Message] = field(default_factory=list)
+
+
+class _SessionService:
+    """A fake of an AgentApp's session history service (AgentScope Runtime's API)."""
+
+    def __init__(self, session: _Session) -> None:
+        self.session = session
+        self.appended: list[Message] = []
+
+    async def get_session(self, user_id: str, session_id: str) -> _Session | None:
+        matches = (user_id, session_id) == (self.session.user_id, self.session.id)
+        return _Session(self.session.id, self.session.user_id, list(self.session.messages)) \
+            if matches else None
+
+    async def create_session(self, user_id: str, session_id: str | None = None) -> _Session:
+        raise AssertionError("the app records its runs, not the agent")
+
+    async def append_message(self, session: _Session, message: list[Message]) -> None:
+        self.appended.extend(message)
+
+
+async def test_the_query_function_continues_the_apps_session_history_and_leaves_recording_to_it(
+        gateway: RunningGateway) -> None:
+    earlier = [user("My name is Ada."),
+               Message(role=Role.ASSISTANT, content=[TextContent(text="Hello Ada!")])]
+    service = _SessionService(_Session("app-session", "u1", earlier))
+    app = SimpleNamespace(session_history=service)
+    async with ScriptedModel([text_turn("Your name is Ada.")]) as model:
+        agent = ReactAgent(react_settings(model.base_url), gateway_tools(gateway))
+        query = react_query(agent)
+        request = AgentRequest(input=[user("What is my name?")], session_id="app-session",
+                               user_id="u1")
+        try:
+            with anyio.fail_after(30):
+                items = [i async for i in query(app, list(request.input), request=request)]
+        finally:
+            await agent.close()
+    assert [(m["role"], m["content"]) for m in model.requests[0]["messages"][1:]] == [
+        ("user", "My name is Ada."), ("assistant", "Hello Ada!"), ("user", "What is my name?")]
+    assert texts(items) == "Your name is Ada."
+    assert service.appended == []
 
 
 def _answer(approval_id: str, approve: bool, reason: str = "") -> Message:
