@@ -67,6 +67,7 @@ class ApprovalAnswer:
 
 
 def new_approval_id() -> str:
+    """A fresh id for an approval request (``apr_`` and 24 hex digits)."""
     return f"apr_{secrets.token_hex(12)}"
 
 
@@ -83,16 +84,19 @@ def _data_message(kind: MessageType, role: Role, data: dict[str, Any]) -> Messag
 
 
 def call_message(call: ToolCall) -> Message:
+    """The ``plugin_call`` message announcing ``call``."""
     return _data_message(MessageType.PLUGIN_CALL, Role.ASSISTANT, {
         "name": call.name, "arguments": call.arguments, "call_id": call.call_id})
 
 
 def output_message(call: ToolCall, output: str, *, is_error: bool) -> Message:
+    """The ``plugin_call_output`` message with what the model reads as ``call``'s result."""
     return _data_message(MessageType.PLUGIN_CALL_OUTPUT, Role.TOOL, {
         "call_id": call.call_id, "name": call.name, "output": output, "is_error": is_error})
 
 
 def approval_request_message(call: ToolCall, approval_id: str) -> Message:
+    """The ``mcp_approval_request`` message asking a human to allow ``call``."""
     return _data_message(MessageType.MCP_APPROVAL_REQUEST, Role.ASSISTANT, {
         "approval_id": approval_id, "call_id": call.call_id, "name": call.name,
         "arguments": call.arguments, "server_label": APPROVAL_SERVER_LABEL})

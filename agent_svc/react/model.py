@@ -167,6 +167,7 @@ class ChatModel:
         yield turn
 
     async def close(self) -> None:
+        """Close the HTTP client (a later turn opens a new one)."""
         client, self._client = self._client, None
         if client is not None:
             await client.close()

@@ -102,6 +102,7 @@ class ReactSettings(BaseSettings):
         return value
 
     def approval_patterns(self) -> tuple[str, ...]:
+        """The names and globs of ``approval_tools``, blanks dropped."""
         return tuple(filter(None, (p.strip() for p in self.approval_tools.split(","))))
 
     def needs_approval(self, tool: str) -> bool:

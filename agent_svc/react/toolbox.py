@@ -66,6 +66,7 @@ class Toolset:
     names: Mapping[str, str]
 
     def tool_name(self, function_name: str) -> str:
+        """The gateway's name for a function the model called (unknown names pass through)."""
         return self.names.get(function_name, function_name)
 
 
@@ -170,6 +171,7 @@ class GatewayTools:
 
     @property
     def client(self) -> ToolClient:
+        """The gateway client, made on first use."""
         if self._client is None:
             self._client = self._factory()
         return self._client
@@ -207,6 +209,7 @@ class GatewayTools:
         return ToolOutcome(result_text(result), result.is_error)
 
     async def close(self) -> None:
+        """Close the gateway client (a later call makes a new one)."""
         client, self._client = self._client, None
         if client is not None:
             await client.close()

@@ -79,6 +79,8 @@ class ToolInfo:
 
 @dataclass(frozen=True)
 class TextBlock:
+    """Text for the model (MCP ``text`` content)."""
+
     text: str
     label: str = ""
     """What the block holds when the tool labels its parts (``stdout``, ``returncode``...)."""
@@ -86,6 +88,8 @@ class TextBlock:
 
 @dataclass(frozen=True)
 class ImageBlock:
+    """An image, e.g. a plot of ``run_ipython_cell`` (MCP ``image`` content)."""
+
     data: bytes
     """Raw image bytes."""
     mime_type: str
@@ -94,6 +98,8 @@ class ImageBlock:
 
 @dataclass(frozen=True)
 class ResourceBlock:
+    """An embedded resource, e.g. a binary file (MCP ``resource`` content)."""
+
     uri: str
     mime_type: str
     text: str | None = None
