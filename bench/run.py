@@ -21,6 +21,7 @@ from pathlib import Path
 
 import grpc
 
+from bench.agent import run_agent_bench
 from bench.gateway import run_gateway_bench
 from sandbox_svc.local.backend import LocalBackend
 from sandbox_svc.local.bwrap import SandboxLayout, bwrap_argv
@@ -232,6 +233,7 @@ async def run(quick: bool) -> dict[str, object]:
         shutil.rmtree(state, ignore_errors=True)
 
     results.update(await run_gateway_bench(quick))
+    results.update(await run_agent_bench(quick))
     results["cold_start_over_bwrap_floor"] = round(
         float(results["cold_start_ms_p50"]) / float(results["bwrap_floor_ms_p50"]), 1)  # type: ignore[arg-type]
     results["targets"] = {k: f"{op} {bound:g}" for k, (op, bound) in TARGETS.items()}

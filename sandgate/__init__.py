@@ -1,6 +1,7 @@
 """Sandgate: secure sandboxes served as MCP tools and gRPC APIs.
 
-``from sandgate import Sandbox, AsyncSandbox`` gives the client SDK. The import
+``from sandgate import Sandbox, AsyncSandbox, ToolGateway, AsyncToolGateway`` gives
+the client SDK. The import
 is lazy so that sandboxd, which only needs the generated stubs, starts fast.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["AsyncSandbox", "Sandbox"]
+__all__ = ["AsyncSandbox", "AsyncToolGateway", "Sandbox", "ToolGateway"]
 
 
 def __getattr__(name: str) -> Any:

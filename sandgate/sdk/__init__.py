@@ -15,24 +15,41 @@ from sandgate.sdk.errors import (
 )
 from sandgate.sdk.files import EntryInfo
 from sandgate.sdk.sandbox import AsyncSandbox, SandboxInfo
-from sandgate.sdk.sync import Sandbox
+from sandgate.sdk.sync import Sandbox, ToolGateway
+from sandgate.sdk.tools import (
+    AsyncToolGateway,
+    ImageBlock,
+    ResourceBlock,
+    TextBlock,
+    ToolCallResult,
+    ToolInfo,
+    ToolProgress,
+)
 
 __all__ = [
     "AsyncSandbox",
+    "AsyncToolGateway",
     "AuthenticationError",
     "BrowserResult",
     "CommandResult",
     "EntryInfo",
     "Execution",
     "ExecutionError",
+    "ImageBlock",
     "InvalidArgumentError",
     "LimitExceededError",
     "NotFoundError",
+    "ResourceBlock",
     "Result",
     "Sandbox",
     "SandboxInfo",
     "SandgateError",
     "StateError",
+    "TextBlock",
     "TimeoutException",
+    "ToolCallResult",
+    "ToolGateway",
+    "ToolInfo",
+    "ToolProgress",
     "UnavailableError",
 ]

@@ -1,4 +1,4 @@
-"""Sandbox: the blocking twin of AsyncSandbox, for scripts and notebooks.
+"""Sandbox and ToolGateway: blocking twins of AsyncSandbox and AsyncToolGateway.
 
 Every call runs on one private event loop in a daemon thread, because
 grpc.aio channels belong to the loop that created them.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -16,8 +16,16 @@ from sandgate.sdk.code import Execution
 from sandgate.sdk.commands import CommandResult
 from sandgate.sdk.files import EntryInfo
 from sandgate.sdk.sandbox import AsyncSandbox, SandboxInfo
+from sandgate.sdk.tools import (
+    DEFAULT_CALL_TIMEOUT_S,
+    DEFAULT_LIST_TIMEOUT_S,
+    AsyncToolGateway,
+    ToolCallResult,
+    ToolInfo,
+    ToolProgress,
+)
 
-__all__ = ["Sandbox"]
+__all__ = ["Sandbox", "ToolGateway"]
 
 T = TypeVar("T")
 _loop: asyncio.AbstractEventLoop | None = None
@@ -131,3 +139,40 @@ class Sandbox:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.kill()
+
+
+class ToolGateway:
+    """Blocking client of the gateway's tools; arguments as for AsyncToolGateway.
+
+    ``on_progress`` callbacks run on the SDK's own thread.
+    """
+
+    def __init__(self, target: str | None = None, api_key: str | None = None, *,
+                 session: str | None = None, user: str = "", tenant: str | None = None
+                 ) -> None:
+        self._inner = AsyncToolGateway(target, api_key, session=session, user=user,
+                                       tenant=tenant)
+
+    @property
+    def session(self) -> str:
+        return self._inner.session
+
+    def list_tools(self, *, timeout: float = DEFAULT_LIST_TIMEOUT_S) -> list[ToolInfo]:
+        return _run(self._inner.list_tools(timeout=timeout))
+
+    def call_tool(self, name: str, arguments: Mapping[str, object] | None = None, *,
+                  session: str | None = None, user: str | None = None,
+                  on_progress: Callable[[ToolProgress], None] | None = None,
+                  timeout: float = DEFAULT_CALL_TIMEOUT_S) -> ToolCallResult:
+        return _run(self._inner.call_tool(name, arguments, session=session, user=user,
+                                          on_progress=on_progress, timeout=timeout))
+
+    def close(self) -> None:
+        _run(self._inner.close())
+
+    def __enter__(self) -> ToolGateway:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
