@@ -6,7 +6,10 @@ SandboxError
  +-- SandboxNotFoundError         unknown id, or another tenant's
  +-- SandboxLimitError            a configured limit is reached
  +-- SandboxStateError            the sandbox is not in a state that allows this
+ |    +-- PauseUnsupportedError   the backend cannot pause sandboxes
+ |    +-- SessionConflictError    another claimer bound the session first (internal)
  +-- UnauthenticatedError         missing or unknown credentials
+ +-- RegistryUnavailableError     the registry cannot be opened: refuse to start
  +-- BackendError                 the isolation backend failed to act
       +-- IsolationUnavailableError  bwrap / cgroups missing: refuse to start
 
@@ -19,10 +22,13 @@ __all__ = [
     "BackendError",
     "InvalidRequestError",
     "IsolationUnavailableError",
+    "PauseUnsupportedError",
+    "RegistryUnavailableError",
     "SandboxError",
     "SandboxLimitError",
     "SandboxNotFoundError",
     "SandboxStateError",
+    "SessionConflictError",
     "TemplateNotFoundError",
     "UnauthenticatedError",
 ]
@@ -56,15 +62,36 @@ class SandboxNotFoundError(SandboxError):
 
 
 class SandboxLimitError(SandboxError):
-    """A limit (live sandboxes, uid range) is reached."""
+    """A limit (live sandboxes, the backend's capacity) is reached."""
 
 
 class SandboxStateError(SandboxError):
     """The sandbox's state does not allow the operation."""
 
 
+class PauseUnsupportedError(SandboxStateError):
+    """The backend cannot pause (or resume) sandboxes; nothing was changed."""
+
+
+class SessionConflictError(SandboxStateError):
+    """Another claimer bound this session key first.
+
+    The registry raises it when a STARTING row carrying a session key meets the
+    unique session index; the manager then binds to the winner's sandbox. It
+    never reaches a caller.
+    """
+
+    def __init__(self, session: str) -> None:
+        super().__init__(f"session {session} is already bound to a sandbox")
+        self.session = session
+
+
 class UnauthenticatedError(SandboxError):
     """The caller presented no valid credentials."""
+
+
+class RegistryUnavailableError(SandboxError):
+    """The registry's storage cannot be used (e.g. written by a newer version)."""
 
 
 class BackendError(SandboxError):

@@ -14,11 +14,11 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from sandbox_svc.auth import TenantResolver
-from sandbox_svc.errors import IsolationUnavailableError
-from sandbox_svc.local.backend import LocalBackend
-from sandbox_svc.manager import Limits, SandboxBackend, SandboxManager
+from sandbox_svc.backend import SandboxBackend
+from sandbox_svc.deployment import open_deployment
+from sandbox_svc.manager import Limits, SandboxManager
 from sandbox_svc.metrics import ControlPlaneMetrics
-from sandbox_svc.registry import SqliteRegistry
+from sandbox_svc.registry import Registry
 from sandbox_svc.servicer import SandboxServiceServicer
 from sandbox_svc.settings import SandboxServiceSettings
 from sandbox_svc.templates import load_templates
@@ -37,7 +37,7 @@ class RunningService:
     address: str
     manager: SandboxManager
     health: health.aio.HealthServicer
-    registry: SqliteRegistry
+    registry: Registry
     settings: SandboxServiceSettings
     metrics_server: WSGIServer | None = None
 
@@ -48,29 +48,27 @@ class RunningService:
             self.metrics_server.shutdown()
             self.metrics_server.server_close()
         await self.manager.stop(delete_all=self.settings.auto_cleanup)
-        self.registry.close()
+        await self.registry.close()
 
 
 async def build_server(settings: SandboxServiceSettings,
-                       backend: SandboxBackend | None = None) -> RunningService:
-    """Create, start and return the server; its manager has recovered old sandboxes."""
-    if settings.deployment != "local":
-        raise IsolationUnavailableError(
-            "CONTAINER_DEPLOYMENT=k8s is not available in this build; use 'local'")
-    if settings.redis_enabled:
-        raise IsolationUnavailableError(
-            "REDIS_ENABLED=true is not available in this build; the registry is SQLite "
-            f"under {settings.state_dir}")
+                       backend: SandboxBackend | None = None,
+                       registry: Registry | None = None) -> RunningService:
+    """Create, start and return the server; its manager has recovered old sandboxes.
+
+    ``backend`` and ``registry`` default to what the settings' deployment names
+    (see ``sandbox_svc.deployment``); the server closes them when it stops.
+    """
     catalog = load_templates(settings.templates_file)
     if settings.pool_size is not None:
         catalog = catalog.with_pool_size(settings.pool_size)
     catalog.get(settings.default_template)
-    backend = backend or LocalBackend.for_host(settings.state_dir)
-    registry = SqliteRegistry(settings.state_dir / "registry.db")
+    deployment = await open_deployment(settings, backend=backend, registry=registry)
+    backend, registry = deployment.backend, deployment.registry
     tenants = TenantResolver(settings.tenant_keys(), settings.service_keys())
     metrics = ControlPlaneMetrics()
     manager = SandboxManager(catalog, registry, backend, Limits(
-        max_sandboxes=settings.max_sandboxes, uid_base=settings.uid_base,
+        max_sandboxes=settings.max_sandboxes,
         id_prefix=settings.id_prefix, reap_interval_s=settings.reap_interval_s), metrics)
     await manager.start()
 

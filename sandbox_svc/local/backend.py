@@ -4,15 +4,25 @@ Layout under ``state_dir`` (root-owned, mode 0711 so the unprivileged sandbox
 uids can traverse but not list it)::
 
     etc/                       synthetic passwd, group, hosts (shared, read-only)
+    uids.lock                  serialises host uid allocation (flock)
     sb/<id>/workspace          /workspace inside, owned by the sandbox's host uid
     sb/<id>/run                /run/sandgate inside: sandboxd.sock, token
     sb/<id>/sandbox.log        what bwrap and sandboxd printed
+
+Host uids are this backend's concern alone: every sandbox runs as its own uid
+in ``[uid_base, uid_base + uid_count)``. The owner of ``sb/<id>/workspace`` *is*
+the allocation: a uid is taken while a workspace it owns exists, and free again
+once :meth:`LocalBackend.destroy` removed the directory. An allocator takes the
+``uids.lock`` flock, reads the owners of the existing workspaces, creates the new
+workspace and chowns it before letting go, so allocations are atomic across
+threads and processes and survive restarts with no table to keep in step.
 """
 
 from __future__ import annotations
 
 import asyncio
 import compileall
+import fcntl
 import hashlib
 import json
 import logging
@@ -23,13 +33,13 @@ import stat
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from sandbox_svc.errors import BackendError, IsolationUnavailableError
+from sandbox_svc.backend import StartSpec
+from sandbox_svc.errors import BackendError, IsolationUnavailableError, SandboxLimitError
 from sandbox_svc.local.bwrap import (
     INNER_UID,
     SandboxLayout,
@@ -48,7 +58,7 @@ from sandbox_svc.local.network import (
 from sandbox_svc.local.runtime import first_unsearchable_dir, locate_runtime
 from sandbox_svc.templates import HOST_LOOPBACK, Template
 
-__all__ = ["LaunchSpec", "LocalBackend"]
+__all__ = ["LocalBackend"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,14 +66,6 @@ _UNIX_PATH_MAX = 107
 _READY_TIMEOUT_S = 20.0
 # Packages whose source sandboxd needs inside the sandbox.
 _PACKAGES = ("sandgate", "sandbox_svc")
-
-
-@dataclass(frozen=True)
-class LaunchSpec:
-    sandbox_id: str
-    template: Template
-    host_uid: int
-    token: str
 
 
 def _read_child_pid(info_fd: int, timeout: float = 10.0) -> int:
@@ -92,20 +94,43 @@ def _check_traversable(path: Path, why: str) -> None:
 
 
 class LocalBackend:
-    """Starts, pauses and kills bubblewrap sandboxes in per-sandbox cgroups."""
+    """Starts, pauses and kills bubblewrap sandboxes in per-sandbox cgroups.
+
+    Implements :class:`sandbox_svc.backend.SandboxBackend`; targets are
+    ``unix://<state_dir>/sb/<id>/run/sandboxd.sock``.
+
+    Args:
+        state_dir: where workspaces, run directories and logs live.
+        cgroups: the cgroup driver (v1 or v2) for this host.
+        venv: the virtualenv bound read-only into every sandbox.
+        packages: source packages sandboxd needs inside.
+        uid_base: the first host uid a sandbox runs as.
+        uid_count: how many host uids (so sandboxes at once) this backend may use.
+
+    Raises:
+        Nothing on construction; :meth:`for_host` checks the host.
+    """
 
     def __init__(self, state_dir: Path, cgroups: CgroupDriver, venv: Path,
-                 packages: tuple[Path, ...]) -> None:
+                 packages: tuple[Path, ...], *, uid_base: int = 200_000,
+                 uid_count: int = 64) -> None:
         self._state = state_dir
         self._cgroups = cgroups
         self._venv = venv
         self._packages = packages
+        self._uids = range(uid_base, uid_base + uid_count)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._slirps: dict[str, subprocess.Popen[bytes]] = {}
 
     @classmethod
-    def for_host(cls, state_dir: Path) -> LocalBackend:
-        """Check this host can isolate, prepare ``state_dir``; refuse otherwise."""
+    def for_host(cls, state_dir: Path, *, uid_base: int = 200_000,
+                 uid_count: int = 64) -> LocalBackend:
+        """Check this host can isolate, prepare ``state_dir``; refuse otherwise.
+
+        Raises:
+            IsolationUnavailableError: not Linux, not root, a tool or cgroup
+                controller missing, or a path sandboxes cannot reach.
+        """
         if sys.platform != "linux":
             raise IsolationUnavailableError("the local backend needs Linux (namespaces, cgroups)")
         if os.geteuid() != 0:
@@ -131,7 +156,8 @@ class LocalBackend:
         runtime = locate_runtime(venv, tuple(source_root / name for name in _PACKAGES))
         interpreter = (venv / "bin" / "python").resolve()
         _check_traversable(interpreter.parent, "the Python interpreter")
-        backend = cls(state_dir, cgroups, runtime.venv, runtime.packages)
+        backend = cls(state_dir, cgroups, runtime.venv, runtime.packages,
+                      uid_base=uid_base, uid_count=uid_count)
         backend._prepare_state_dir()
         # Sources are read-only inside; compile them now so sandboxd starts fast.
         for source in backend._packages:
@@ -163,8 +189,12 @@ class LocalBackend:
                 f"{_UNIX_PATH_MAX} bytes; choose a shorter SANDGATE_STATE_DIR"
             )
 
-    def check_template(self, template: Template) -> None:
-        """Refuse a template this host cannot run, naming what to install."""
+    async def check_template(self, template: Template) -> None:
+        """Refuse a template this host cannot run, naming what to install.
+
+        Raises:
+            IsolationUnavailableError: a networked template without slirp4netns/nft.
+        """
         if template.network and (missing := missing_network_tools()):
             raise IsolationUnavailableError(
                 f"template {template.name!r} needs network tools; install them with: "
@@ -183,8 +213,13 @@ class LocalBackend:
     def cgroup_version(self) -> int:
         return self._cgroups.version
 
-    async def start(self, spec: LaunchSpec) -> str:
-        """Launch the sandbox and wait until its sandboxd answers; return its target."""
+    async def start(self, spec: StartSpec) -> str:
+        """Launch the sandbox and wait until its sandboxd answers; return its target.
+
+        Raises:
+            SandboxLimitError: every host uid in the range is taken.
+            BackendError: the sandbox did not start; nothing of it is left.
+        """
         try:
             await asyncio.to_thread(self._launch, spec)
             await self._wait_ready(spec.sandbox_id)
@@ -193,14 +228,38 @@ class LocalBackend:
             raise
         return self.target(spec.sandbox_id)
 
-    def _launch(self, spec: LaunchSpec) -> None:
-        sid, uid = spec.sandbox_id, spec.host_uid
+    def _claim_uid(self, sandbox_id: str) -> int:
+        """Create the sandbox's directory and workspace owned by a free host uid.
+
+        Raises:
+            SandboxLimitError: every uid of the range owns a workspace.
+        """
+        root = self._sandbox_dir(sandbox_id)
+        with open(self._state / "uids.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            taken = set()
+            for workspace in (self._state / "sb").glob("*/workspace"):
+                try:
+                    taken.add(workspace.stat().st_uid)
+                except FileNotFoundError:
+                    continue  # removed by a concurrent destroy
+            uid = next((u for u in self._uids if u not in taken), None)
+            if uid is None:
+                raise SandboxLimitError(
+                    f"all {len(self._uids)} sandbox host uids are in use; delete sandboxes "
+                    "or raise SANDGATE_MAX_SANDBOXES")
+            root.mkdir(mode=0o711)
+            (root / "workspace").mkdir(mode=0o700)
+            os.chown(root / "workspace", uid, uid)
+        return uid
+
+    def _launch(self, spec: StartSpec) -> None:
+        sid = spec.sandbox_id
+        uid = self._claim_uid(sid)
         root = self._sandbox_dir(sid)
-        root.mkdir(mode=0o711)
         workspace, run = root / "workspace", root / "run"
-        for path in (workspace, run):
-            path.mkdir(mode=0o700)
-            os.chown(path, uid, uid)
+        run.mkdir(mode=0o700)
+        os.chown(run, uid, uid)
         token_file = run / "token"
         fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
         with os.fdopen(fd, "w") as handle:
@@ -288,7 +347,7 @@ class LocalBackend:
                                f"{self._log_tail(sandbox_id)}")
 
     async def probe(self, sandbox_id: str, timeout: float = 2.0) -> bool:
-        """True when the sandbox's sandboxd answers SERVING."""
+        """True when the sandbox's sandboxd answers SERVING. Raises: nothing."""
         if not self.socket_path(sandbox_id).exists():
             return False
         async with grpc.aio.insecure_channel(self.target(sandbox_id)) as channel:
@@ -301,20 +360,35 @@ class LocalBackend:
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
     def pids(self, sandbox_id: str) -> list[int]:
-        """Host pids of every process in the sandbox."""
+        """Host pids of every process in the sandbox (a local-only view for tests)."""
         return self._cgroups.pids(sandbox_id)
 
-    def has_processes(self, sandbox_id: str) -> bool:
-        return bool(self._cgroups.pids(sandbox_id))
+    async def alive(self, sandbox_id: str) -> bool:
+        """Whether the sandbox's cgroup still holds processes. Raises: nothing."""
+        return bool(await asyncio.to_thread(self._cgroups.pids, sandbox_id))
 
     async def pause(self, sandbox_id: str) -> None:
+        """Freeze the sandbox's cgroup.
+
+        Raises:
+            BackendError: the freezer did not take.
+        """
         await asyncio.to_thread(self._cgroups.freeze, sandbox_id)
 
     async def resume(self, sandbox_id: str) -> None:
+        """Thaw the sandbox's cgroup.
+
+        Raises:
+            BackendError: the freezer did not let go.
+        """
         await asyncio.to_thread(self._cgroups.thaw, sandbox_id)
 
     async def destroy(self, sandbox_id: str) -> None:
-        """Kill every process of the sandbox, then remove its cgroup and files."""
+        """Kill every process of the sandbox, then remove its cgroup and files.
+
+        Raises:
+            BackendError: the processes did not exit or the cgroup stayed busy.
+        """
         await asyncio.to_thread(self._destroy, sandbox_id)
 
     def _destroy(self, sandbox_id: str) -> None:
@@ -330,12 +404,15 @@ class LocalBackend:
         self._cgroups.remove(sandbox_id)
         shutil.rmtree(self._sandbox_dir(sandbox_id), ignore_errors=True)
 
-    def close(self) -> None:
-        """Drop this service's cgroup parent when no sandbox is left."""
-        self._cgroups.remove_parent()
+    async def close(self) -> None:
+        """Drop this service's cgroup parent when no sandbox is left. Raises: nothing."""
+        await asyncio.to_thread(self._cgroups.remove_parent)
 
-    def leftovers(self) -> set[str]:
-        """Ids with a cgroup or a directory on this host."""
-        sb = self._state / "sb"
-        dirs = {p.name for p in sb.iterdir()} if sb.is_dir() else set()
-        return dirs | self._cgroups.names()
+    async def leftovers(self) -> set[str]:
+        """Ids with a cgroup or a directory on this host. Raises: nothing."""
+        def scan() -> set[str]:
+            sb = self._state / "sb"
+            dirs = {p.name for p in sb.iterdir()} if sb.is_dir() else set()
+            return dirs | self._cgroups.names()
+
+        return await asyncio.to_thread(scan)

@@ -1,0 +1,83 @@
+"""Choose the backend and the registry from settings, in one place.
+
+``SANDGATE_DEPLOYMENT`` (seed alias ``CONTAINER_DEPLOYMENT``):
+
+- ``local`` (the default): :class:`~sandbox_svc.local.backend.LocalBackend`
+  (bubblewrap + cgroups on this host) and a
+  :class:`~sandbox_svc.registry_sqlite.SqliteRegistry` in the state dir.
+- ``k8s``: one Pod per sandbox, the API server as the registry. Not in this
+  build yet; the Kubernetes backend plugs in at :func:`_kubernetes`.
+
+A caller may inject either part (tests do); only the missing one is built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sandbox_svc.backend import SandboxBackend
+from sandbox_svc.errors import IsolationUnavailableError
+from sandbox_svc.registry import Registry
+from sandbox_svc.settings import SandboxServiceSettings
+
+__all__ = ["Deployment", "open_deployment"]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The backend and the registry one sandbox_svc runs on; whoever opened it closes it."""
+
+    backend: SandboxBackend
+    registry: Registry
+
+
+async def open_deployment(settings: SandboxServiceSettings, *,
+                          backend: SandboxBackend | None = None,
+                          registry: Registry | None = None) -> Deployment:
+    """The backend and registry ``settings`` name, with injected ones taking precedence.
+
+    Raises:
+        IsolationUnavailableError: the deployment (or Redis) is not available in
+            this build, or this host cannot isolate sandboxes.
+        RegistryUnavailableError: the registry file cannot be used.
+    """
+    if backend is not None and registry is not None:
+        return Deployment(backend, registry)
+    if settings.deployment == "k8s":
+        return await _kubernetes(settings, backend, registry)
+    return await _local(settings, backend, registry)
+
+
+async def _local(settings: SandboxServiceSettings, backend: SandboxBackend | None,
+                 registry: Registry | None) -> Deployment:
+    if registry is None and settings.redis_enabled:
+        raise IsolationUnavailableError(
+            "REDIS_ENABLED=true is not available in this build; the registry is SQLite "
+            f"under {settings.state_dir}")
+    # Imported here: the local backend needs Linux modules a k8s build never loads.
+    from sandbox_svc.local.backend import LocalBackend
+    from sandbox_svc.registry_sqlite import SqliteRegistry
+
+    built: SandboxBackend | None = None
+    if backend is None:
+        # One host uid per sandbox: the range is as large as the sandbox limit.
+        backend = built = await asyncio.to_thread(
+            LocalBackend.for_host, settings.state_dir, uid_base=settings.uid_base,
+            uid_count=settings.max_sandboxes)
+    if registry is None:
+        try:
+            registry = await asyncio.to_thread(
+                SqliteRegistry, settings.state_dir / "registry.db")
+        except BaseException:
+            if built is not None:
+                await built.close()
+            raise
+    return Deployment(backend, registry)
+
+
+async def _kubernetes(settings: SandboxServiceSettings, backend: SandboxBackend | None,
+                      registry: Registry | None) -> Deployment:
+    raise IsolationUnavailableError(
+        "SANDGATE_DEPLOYMENT (CONTAINER_DEPLOYMENT)=k8s is not available in this build yet; "
+        "use 'local'")

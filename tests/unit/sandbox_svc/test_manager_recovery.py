@@ -1,0 +1,55 @@
+"""A restarted manager re-adopts what lives, reaps what died, removes what nobody knows."""
+
+from __future__ import annotations
+
+import pytest
+from sandbox_fakes import FakeBackend, FakeSandbox, ManagerFactory
+
+from sandbox_svc.errors import IsolationUnavailableError
+from sandbox_svc.registry import SandboxRecord, SandboxStatus
+from sandbox_svc.registry_memory import MemoryRegistry
+
+
+async def test_a_restart_adopts_live_sandboxes_and_reaps_the_rest(
+        managers: ManagerFactory, backend: FakeBackend, registry: MemoryRegistry) -> None:
+    first = await managers()
+    kept = await first.create("acme", "base")
+    bound, _, _ = await first.acquire("acme", "u", "s1", "base")
+    paused = await first.create("acme", "base")
+    await first.pause("acme", paused.sandbox_id)
+    dead = await first.create("acme", "base")
+    hung = await first.create("acme", "base")
+    await first.stop(delete_all=False)
+    assert backend.closed
+    backend.kill(dead.sandbox_id)
+    backend.sandboxes[hung.sandbox_id].paused = True  # alive but not answering probes
+    backend.sandboxes["sbx-orphan"] = FakeSandbox("base", "t")  # no record: a leftover
+    starting = SandboxRecord("sbx-starting", "base", "t", SandboxStatus.STARTING, 1.0, 1.0)
+    await registry.insert(starting)  # a start the old process never finished
+    backend.sandboxes[starting.sandbox_id] = FakeSandbox("base", "t")
+
+    second = await managers()
+    survivors = {kept.sandbox_id, bound.sandbox_id, paused.sandbox_id}
+    assert {r.sandbox_id for r in await registry.all()} == survivors
+    assert set(backend.sandboxes) == survivors
+    again, newly, _ = await second.acquire("acme", "u", "s1", "base")
+    assert again.sandbox_id == bound.sandbox_id and not newly
+    record = await second.get("acme", paused.sandbox_id)
+    assert record.status is SandboxStatus.PAUSED
+    await second.resume("acme", paused.sandbox_id)
+
+
+async def test_stop_with_delete_all_leaves_nothing(
+        managers: ManagerFactory, backend: FakeBackend, registry: MemoryRegistry) -> None:
+    manager = await managers(pool=1)
+    for i in range(10):
+        await manager.acquire("acme", "u", f"s{i}", "base")
+    await manager.stop(delete_all=True)
+    assert await registry.all() == [] and backend.sandboxes == {}
+
+
+async def test_a_template_the_backend_cannot_run_stops_the_start(
+        managers: ManagerFactory, backend: FakeBackend) -> None:
+    backend.refused_templates = {"filesystem"}
+    with pytest.raises(IsolationUnavailableError):
+        await managers()
