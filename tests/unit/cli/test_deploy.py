@@ -170,3 +170,25 @@ def test_the_command_line_reports_a_failure_without_a_traceback(
     assert capsys.readouterr().err.startswith("sandgate deploy: ")
 
 
+
+
+@pytest.mark.parametrize("overlay", ["kind", "ack", "acs"])
+def test_every_shipped_overlay_renders_with_all_its_images_moved(overlay: str) -> None:
+    out = io.StringIO()
+    run_deploy(DeployOptions(overlay, image_registry=REGISTRY, dry_run=True,
+                             kustomize_dir=REPO / "deploy" / "kustomize"), out)
+    images = _all_images(out.getvalue())
+    assert f"{REGISTRY}/sandgate:0.1.0" in images and f"{REGISTRY}/sandbox:0.1.0" in images
+    assert not [image for image in images if image.startswith("sandgate/")]
+
+
+def _all_images(rendered: str) -> list[str]:
+    found = []
+    for doc in yaml.safe_load_all(rendered):
+        spec = ((doc or {}).get("spec") or {}).get("template", {}).get("spec") or {}
+        found += [c["image"] for c in spec.get("containers", []) + spec.get("initContainers", [])]
+        templates = ((doc or {}).get("data") or {}).get("templates.yaml")
+        if templates:
+            found += [t["kubernetes"]["image"] for t in yaml.safe_load(templates)["templates"]
+                      if "image" in t.get("kubernetes", {})]
+    return found
