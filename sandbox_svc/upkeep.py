@@ -17,7 +17,7 @@ from sandbox_svc.events import EventType
 from sandbox_svc.lifecycle import Lifecycle
 from sandbox_svc.registry import SandboxStatus
 
-__all__ = ["PoolView", "Upkeep"]
+__all__ = ["STARTING_GRACE_S", "PoolView", "Upkeep"]
 
 logger = logging.getLogger(__name__)
 
