@@ -25,7 +25,7 @@ import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from sandbox_svc.kubernetes.manifest import Manifest, field, text
 
@@ -43,7 +43,6 @@ __all__ = [
     "KubeUnreachableError",
 ]
 
-T = TypeVar("T")
 _WORKERS = 8
 
 
