@@ -8,12 +8,13 @@ SandboxError
  +-- SandboxStateError            the sandbox is not in a state that allows this
  |    +-- PauseUnsupportedError   the backend cannot pause sandboxes
  |    +-- SessionConflictError    another claimer bound the session first (internal)
- +-- UnauthenticatedError         missing or unknown credentials
  +-- RegistryUnavailableError     the registry cannot be opened: refuse to start
  +-- BackendError                 the isolation backend failed to act
       +-- IsolationUnavailableError  bwrap / cgroups missing: refuse to start
 
-The gRPC servicer maps each class to one status code, in one place.
+The gRPC servicer maps each class to one status code, in one place; missing
+or unknown credentials raise the service kit's ``UnauthenticatedError``
+(sandgate.service.keys), mapped there too.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ __all__ = [
     "SandboxStateError",
     "SessionConflictError",
     "TemplateNotFoundError",
-    "UnauthenticatedError",
 ]
 
 
@@ -84,10 +84,6 @@ class SessionConflictError(SandboxStateError):
     def __init__(self, session: str) -> None:
         super().__init__(f"session {session} is already bound to a sandbox")
         self.session = session
-
-
-class UnauthenticatedError(SandboxError):
-    """The caller presented no valid credentials."""
 
 
 class RegistryUnavailableError(SandboxError):

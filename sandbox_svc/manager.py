@@ -2,7 +2,7 @@
 
 No gRPC here, and no backend detail. The servicer translates requests into
 these calls and domain errors into status codes; the backend (any
-``sandbox_svc.backend.SandboxBackend``: bwrap locally, Pods on Kubernetes) does
+``sandbox_svc.backend.SandboxBackend``: bwrap on this host, Pods on Kubernetes) does
 the isolation; the registry makes it all survive a restart and owns the atomic
 session bind, so several managers may share one registry. The in-process locks
 here only save work (a second start that would lose the bind); correctness

@@ -81,11 +81,14 @@ async def test_a_restart_reaps_sandboxes_whose_processes_died(service: RunningSe
     await sbx.close()
 
 
-def _host_traces(state_dir: Path, ignore_groups: frozenset[str] = frozenset()
-                 ) -> dict[str, list[str]]:
-    """What a sandbox could leave on the host, seen from outside our code."""
+def _host_traces(state_dir: Path, sandbox_ids: frozenset[str]) -> dict[str, list[str]]:
+    """What these sandboxes could leave on the host, seen from outside our code.
+
+    Other services on this host (other state dirs) create and delete sandboxes
+    meanwhile; only cgroups named after these sandboxes count.
+    """
     groups = [str(p) for p in Path("/sys/fs/cgroup").glob("*/sandgate-*/sbx-*")
-              if p.is_dir() and str(p) not in ignore_groups]
+              if p.is_dir() and p.name in sandbox_ids]
     mounts = [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
               if str(state_dir) in line]
     dirs = [p.name for p in (state_dir / "sb").iterdir()]
@@ -102,15 +105,16 @@ def _host_traces(state_dir: Path, ignore_groups: frozenset[str] = frozenset()
 
 async def test_200_create_delete_cycles_leave_nothing_behind(service: RunningService) -> None:
     state_dir = service.settings.state_dir
-    # Other services on this host may have sandboxes; only new traces count.
-    others = frozenset(_host_traces(state_dir)["cgroups"])
+    created: set[str] = set()
 
     async def cycle() -> None:
         sbx = await AsyncSandbox.create("base", target=service.address)
+        created.add(sbx.sandbox_id)
         await sbx.kill()
 
     for _ in range(50):
         await asyncio.gather(*(cycle() for _ in range(4)))
-    traces = _host_traces(state_dir, others)
+    assert len(created) == 200
+    traces = _host_traces(state_dir, frozenset(created))
     assert traces == {"cgroups": [], "mounts": [], "dirs": [], "processes": []}
     assert await service.registry.all() == []
