@@ -1,7 +1,8 @@
 # Two commands set everything up on a fresh Debian/Ubuntu machine:
 #   make run    install what is missing, then start Sandgate with embedded defaults
 #   make test   install what is missing, then run lint and the test suite
-.PHONY: run test bench lint protos bootstrap
+#   make e2e    Sandgate on a kind cluster, tools called over MCP (needs docker, kind, kubectl)
+.PHONY: run test bench lint protos bootstrap e2e
 
 PY := .venv/bin/python
 
@@ -24,3 +25,6 @@ bench: bootstrap
 
 protos: bootstrap
 	$(PY) scripts/gen_protos.py
+
+e2e: bootstrap
+	bash scripts/e2e-kind.sh

@@ -5,8 +5,11 @@
 - ``local`` (the default): :class:`~sandbox_svc.local.backend.LocalBackend`
   (bubblewrap + cgroups on this host) and a
   :class:`~sandbox_svc.registry_sqlite.SqliteRegistry` in the state dir.
-- ``k8s``: one Pod per sandbox, the API server as the registry. Not in this
-  build yet; the Kubernetes backend plugs in at :func:`_kubernetes`.
+- ``k8s``: one Pod per sandbox in ``K8S_NAMESPACE``
+  (:class:`~sandbox_svc.kubernetes.backend.KubernetesBackend`), the API server as
+  the registry (:class:`~sandbox_svc.kubernetes.registry.KubernetesRegistry`);
+  the cluster comes from ``KUBECONFIG_PATH``, else the in-cluster service
+  account, else ``~/.kube/config``.
 
 A caller may inject either part (tests do); only the missing one is built.
 """
@@ -78,6 +81,21 @@ async def _local(settings: SandboxServiceSettings, backend: SandboxBackend | Non
 
 async def _kubernetes(settings: SandboxServiceSettings, backend: SandboxBackend | None,
                       registry: Registry | None) -> Deployment:
-    raise IsolationUnavailableError(
-        "SANDGATE_DEPLOYMENT (CONTAINER_DEPLOYMENT)=k8s is not available in this build yet; "
-        "use 'local'")
+    # Imported here: the official client takes over a second to import.
+    from sandbox_svc.kubernetes.config import KubernetesSettings
+    from sandbox_svc.kubernetes.deployment import open_kubernetes
+
+    cidrs = tuple(c.strip() for c in settings.k8s_cluster_cidrs.split(",") if c.strip())
+    kube = KubernetesSettings(
+        namespace=settings.k8s_namespace, kubeconfig=settings.kubeconfig_path,
+        image=settings.k8s_sandbox_image, sandboxd_port=settings.k8s_sandboxd_port,
+        services_namespace=settings.k8s_services_namespace, cluster_cidrs=cidrs,
+        start_timeout_s=settings.k8s_start_timeout_s)
+    opened_backend, opened_registry = await open_kubernetes(
+        kube, id_prefix=settings.id_prefix,
+        reconcile_interval_s=settings.k8s_reconcile_interval_s)
+    if registry is not None:
+        await opened_registry.close()
+    if backend is not None:
+        await opened_backend.close()
+    return Deployment(backend or opened_backend, registry or opened_registry)

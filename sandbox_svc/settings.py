@@ -69,6 +69,25 @@ class SandboxServiceSettings(BaseSettings, ApiKeySettings):
     """Prometheus /metrics port; unset disables the endpoint."""
     redis_enabled: bool = Field(False, validation_alias=_alias("REDIS_ENABLED", "REDIS_ENABLED"))
     k8s_namespace: str = Field("default", validation_alias=_alias("K8S_NAMESPACE", "K8S_NAMESPACE"))
+    """Kubernetes: the namespace of the sandbox Pods, their Secrets and NetworkPolicies."""
+    kubeconfig_path: Path | None = Field(
+        None, validation_alias=_alias("KUBECONFIG_PATH", "KUBECONFIG_PATH"))
+    """Kubernetes: a kubeconfig; unset means in-cluster config, else ~/.kube/config."""
+    k8s_sandbox_image: str = Field("sandgate/sandbox:0.1.0",
+                                   validation_alias=_alias("K8S_SANDBOX_IMAGE"))
+    """Kubernetes: the image of templates without ``kubernetes.image``."""
+    k8s_sandboxd_port: int = Field(8080, validation_alias=_alias("K8S_SANDBOXD_PORT"))
+    k8s_services_namespace: str = Field("sandgate",
+                                        validation_alias=_alias("K8S_SERVICES_NAMESPACE"))
+    """Kubernetes: where the gateway and sandbox-svc run (the only Pods let in)."""
+    k8s_cluster_cidrs: str = Field("", validation_alias=_alias("K8S_CLUSTER_CIDRS"))
+    """Kubernetes: comma-separated IPv4 ranges networked sandboxes must not reach beyond
+    the private, link-local and metadata ones (your Pod/Service CIDRs if public)."""
+    k8s_start_timeout_s: float = Field(90.0, validation_alias=_alias("K8S_START_TIMEOUT_S"))
+    """Kubernetes: how long a sandbox Pod may take to become Ready (image pull included)."""
+    k8s_reconcile_interval_s: float = Field(
+        30.0, validation_alias=_alias("K8S_RECONCILE_INTERVAL_S"))
+    """Kubernetes: how often leftovers of crashed replicas are looked for."""
 
     @field_validator("id_prefix")
     @classmethod

@@ -17,9 +17,17 @@ from sandbox_svc.events import EventType
 from sandbox_svc.lifecycle import Lifecycle
 from sandbox_svc.registry import SandboxStatus
 
-__all__ = ["PoolView", "Upkeep"]
+__all__ = ["STARTING_GRACE_S", "PoolView", "Upkeep"]
 
 logger = logging.getLogger(__name__)
+
+STARTING_GRACE_S = 150.0
+"""A STARTING record younger than this may be another replica's start in flight
+(a registry several replicas share): recovery leaves it, and the reaper removes
+it only once older, as no start takes this long (the manager waits 120 s for a
+peer's start; backends time out sooner)."""
+_POOL_RETRY_FIRST_S = 1.0
+_POOL_RETRY_MAX_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,12 @@ class Upkeep:
         """
         life = self._life
         known: set[str] = set()
+        now = life.clock()
         for record in await life.registry.all():
+            if record.status is SandboxStatus.STARTING and \
+                    now - record.created_at < STARTING_GRACE_S:
+                known.add(record.sandbox_id)  # maybe a peer's start: the reaper judges it later
+                continue
             alive = await life.backend.alive(record.sandbox_id)
             if alive and record.status is SandboxStatus.READY:
                 alive = await life.backend.probe(record.sandbox_id)
@@ -124,6 +137,7 @@ class Upkeep:
 
     async def _pool_loop(self) -> None:
         refill = self._life.refill
+        retry_s = _POOL_RETRY_FIRST_S
         while True:
             await refill.wait()
             refill.clear()
@@ -132,10 +146,19 @@ class Upkeep:
                 await self.fill_pools()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("refilling warm pools failed; retrying in 1 s")
-                await asyncio.sleep(1.0)
+            except BackendError as exc:  # a template that keeps failing: wait longer each time
+                logger.warning("refilling warm pools failed; retrying in %.0f s: %s",
+                               retry_s, exc)
+                await asyncio.sleep(retry_s)
+                retry_s = min(retry_s * 2, _POOL_RETRY_MAX_S)
                 refill.set()
+            except Exception:
+                logger.exception("refilling warm pools failed; retrying in %.0f s", retry_s)
+                await asyncio.sleep(retry_s)
+                retry_s = min(retry_s * 2, _POOL_RETRY_MAX_S)
+                refill.set()
+            else:
+                retry_s = _POOL_RETRY_FIRST_S
 
     # ----- reaping -----------------------------------------------------------------
 
@@ -153,6 +176,11 @@ class Upkeep:
         reaped = []
         for record in await life.registry.all():
             if record.status is SandboxStatus.STARTING:
+                if now - record.created_at > STARTING_GRACE_S:  # its starter died
+                    logger.warning("reaping sandbox %s: still starting after %.0f s",
+                                   record.sandbox_id, now - record.created_at)
+                    await life.destroy(record, EventType.EXPIRED)
+                    reaped.append(record.sandbox_id)
                 continue
             # A template removed from the config since the sandbox started: reap it.
             template = (life.catalog.get(record.template)

@@ -2,7 +2,14 @@
 
     python -m sandbox_svc.sandboxd --listen unix:/run/sandgate/sandboxd.sock \\
         --workspace /workspace [--token-file PATH] [--kernel-runtime-dir DIR] \\
-        [--oom-file PATH] [--browser-warm] [--browser-executable PATH]
+        [--oom-file PATH] [--browser-warm] [--browser-executable PATH] \\
+        [--address-file PATH]
+
+Locally the control plane gives it a Unix socket in the sandbox's run
+directory; in a Kubernetes Pod it listens on TCP (``--listen 0.0.0.0:8080``)
+with the token mounted from the sandbox's Secret. ``--address-file`` names a
+file that receives the bound address (with the real port when ``:0`` asked
+the kernel for one) once the daemon serves.
 
 The token comes from ``--token-file`` (read, then unlinked) or from
 ``SANDGATE_SANDBOXD_TOKEN`` (removed from the environment so that commands and
@@ -74,8 +81,23 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=Path("/usr/bin/chromium"),
         help="the Chromium that browser calls drive (default: /usr/bin/chromium)",
     )
+    parser.add_argument(
+        "--address-file",
+        type=Path,
+        help="write the bound address here once serving (useful with port 0)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
+
+
+def _listen_problem(listen: str) -> str | None:
+    """Why ``listen`` is not an address sandboxd can serve on, or None."""
+    if listen.startswith("unix:"):
+        return None if len(listen) > len("unix:") else "a unix: address needs a path"
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        return "use unix:/path/to.sock or HOST:PORT with a port in [0, 65535]"
+    return None
 
 
 def _take_token(token_file: Path | None) -> str:
@@ -141,13 +163,26 @@ async def _serve(args: argparse.Namespace, token: str) -> int:
     logger.info(
         "serving on %s (workspace %s, pid %d)", server.address, args.workspace, os.getpid()
     )
+    if args.address_file is not None:
+        _announce(args.address_file, server.address)
     await serve_until_signal(partial(server.stop, _STOP_GRACE_S))
     logger.info("stopped")
     return 0
 
 
+def _announce(path: Path, address: str) -> None:
+    """Write the address atomically: a reader never sees half of it."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(address + "\n")
+    partial.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    problem = _listen_problem(args.listen)
+    if problem is not None:
+        print(f"sandboxd: bad --listen {args.listen!r}: {problem}", file=sys.stderr)
+        return _EXIT_USAGE
     token = _take_token(args.token_file)
     if not token:
         print(

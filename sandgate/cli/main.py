@@ -6,6 +6,8 @@
     sandgate gateway-server [--config]  run only the tool gateway (MCP and ToolGateway gRPC)
     sandgate sandbox create|ls|exec|rm|pause|resume
     sandgate bench                      print the benchmark JSON
+    sandgate deploy --overlay kind|ack|acs [--image-registry REG] [--dry-run]
+                                        render, apply and wait for a Kubernetes overlay
 """
 
 from __future__ import annotations
@@ -81,6 +83,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="run the benchmarks and print one JSON object")
     bench.add_argument("--quick", action="store_true", help="fewer iterations")
+
+    deploy = sub.add_parser(
+        "deploy", help="deploy to Kubernetes: render an overlay, apply it, wait",
+        description="Render deploy/kustomize/overlays/OVERLAY with kubectl kustomize, "
+                    "optionally move Sandgate's images to your registry, apply it with "
+                    "kubectl apply --server-side and wait until every Deployment is Available.")
+    deploy.add_argument("--overlay", required=True, choices=("kind", "ack", "acs"))
+    deploy.add_argument("--image-registry", default="",
+                        help="registry (and namespace) holding the sandgate/* images, e.g. "
+                             "registry.example/team")
+    deploy.add_argument("--dry-run", action="store_true",
+                        help="print the YAML that would be applied, apply nothing")
+    deploy.add_argument("--kustomize-dir", type=Path, default=Path("deploy/kustomize"))
+    deploy.add_argument("--context", default="", help="kubectl context (default: current)")
+    deploy.add_argument("--timeout", type=float, default=300.0,
+                        help="seconds to wait for the Deployments (default 300)")
     return parser
 
 
@@ -132,6 +150,19 @@ def _mcp_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deploy_command(args: argparse.Namespace) -> int:
+    from sandgate.cli.deploy import DeployError, DeployOptions, run_deploy
+
+    options = DeployOptions(
+        overlay=args.overlay, image_registry=args.image_registry, dry_run=args.dry_run,
+        kustomize_dir=args.kustomize_dir, context=args.context, timeout_s=args.timeout)
+    try:
+        return run_deploy(options)
+    except DeployError as exc:
+        print(f"sandgate deploy: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Logs go to stderr: for `sandgate mcp`, stdout is the protocol.
@@ -162,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             from bench.run import main as bench_main
 
             return bench_main(["--quick"] if args.quick else [])
+        if args.command == "deploy":
+            return _deploy_command(args)
     except (SandboxError, SandgateError, GatewayError, FileNotFoundError, ValueError,
             OSError) as exc:
         print(f"sandgate: {exc}", file=sys.stderr)

@@ -1,8 +1,9 @@
 """The backend contract (sandbox_svc.backend.SandboxBackend), once for every backend.
 
 Each entry of BACKENDS opens a backend plus two templates: one it runs, one
-whose start must fail. The local backend runs real bwrap sandboxes here; a
-Kubernetes backend against an HTTP fake of the API server is one more entry.
+whose start must fail. The local backend runs real bwrap sandboxes here; the
+Kubernetes backend talks to a fake API server (a real HTTP server) whose fake
+kubelet runs each Pod's sandboxd as a real process on its own loopback address.
 Targets are dialled with the generated gRPC stub, as the SDK and gateway do.
 """
 
@@ -22,7 +23,10 @@ import pytest
 
 from sandbox_svc.backend import SandboxBackend, StartSpec
 from sandbox_svc.errors import BackendError, PauseUnsupportedError
+from sandbox_svc.kubernetes.backend import KubernetesBackend
+from sandbox_svc.kubernetes.config import KubernetesSettings, open_api
 from sandbox_svc.local.backend import LocalBackend
+from sandbox_svc.pod_settings import PodSettings
 from sandbox_svc.templates import Template
 from sandgate.sandbox.v1 import runtime_service_pb2 as rpb
 from sandgate.sandbox.v1 import runtime_service_pb2_grpc as rpb_grpc
@@ -60,9 +64,39 @@ async def _local() -> AsyncIterator[BackendUnderTest]:
         shutil.rmtree(state, ignore_errors=True)
 
 
+@contextlib.asynccontextmanager
+async def _kubernetes() -> AsyncIterator[BackendUnderTest]:
+    from tests.fixtures.fake_kube_api import FakeKubeApi
+    from tests.fixtures.fake_kubelet import FakeKubelet, free_port
+
+    broken_image = "sandgate/missing:0.0.0"
+    fake = FakeKubeApi()
+    fake.start()
+    workdir = Path(tempfile.mkdtemp(prefix="sg-k8s-"))
+    kubelet = FakeKubelet(fake, "sandboxes", port=free_port(),
+                          broken_images=frozenset({broken_image}))
+    await kubelet.start()
+    try:
+        settings = KubernetesSettings(
+            namespace="sandboxes", kubeconfig=fake.write_kubeconfig(workdir / "kubeconfig"),
+            sandboxd_port=kubelet.port, start_timeout_s=30.0, api_timeout_s=5.0)
+        backend = KubernetesBackend(await open_api(settings), settings)
+        try:
+            yield BackendUnderTest(backend, Template("base"), Template(
+                "broken", kubernetes=PodSettings(image=broken_image)))
+        finally:
+            for leftover in await backend.leftovers():
+                await backend.destroy(leftover)
+            await backend.close()
+    finally:
+        await kubelet.stop()
+        fake.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 BACKENDS: dict[str, Callable[[], AbstractAsyncContextManager[BackendUnderTest]]] = {
     "local": _local,
-    # "kubernetes": Pods on an HTTP fake of the API server (next).
+    "kubernetes": _kubernetes,
 }
 
 

@@ -128,3 +128,56 @@ async def test_an_environment_token_is_not_inherited_by_commands(
         assert replies[0].output.data == b"unset\n"
     finally:
         assert await stop(process) == 0
+
+
+async def spawn_tcp(run_dir: Path, listen: str, *args: str) -> asyncio.subprocess.Process:
+    (run_dir / "ws").mkdir(exist_ok=True)
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sandbox_svc.sandboxd", "--listen", listen,
+        "--workspace", str(run_dir / "ws"), *args,
+        cwd=REPO, env=daemon_env(**{TOKEN_ENV: "tcp-token"}), stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def read_address(path: Path, process: asyncio.subprocess.Process) -> str:
+    async with asyncio.timeout(20):
+        while not path.exists():
+            assert process.returncode is None, "sandboxd exited before serving"
+            await asyncio.sleep(0.02)
+    return path.read_text().strip()
+
+
+async def test_over_tcp_the_daemon_announces_its_real_port_and_serves_with_the_token(
+    run_dir: Path,
+) -> None:
+    address_file = run_dir / "address"
+    process = await spawn_tcp(run_dir, "127.0.0.1:0", "--address-file", str(address_file))
+    try:
+        address = await read_address(address_file, process)
+        host, _, port = address.rpartition(":")
+        assert host == "127.0.0.1" and int(port) > 0
+        async with grpc.aio.insecure_channel(address) as channel:
+            await wait_serving(channel)
+            stub = pb_grpc.SandboxRuntimeStub(channel)
+            auth = (("authorization", "Bearer tcp-token"),)
+            async with asyncio.timeout(10):
+                replies = [r async for r in stub.Exec(pb.ExecRequest(command="echo tcp"),
+                                                      metadata=auth)]
+            assert replies[0].output.data == b"tcp\n"
+            with pytest.raises(grpc.aio.AioRpcError) as denied:
+                async with asyncio.timeout(10):
+                    _ = [r async for r in stub.Exec(pb.ExecRequest(command="true"))]
+            assert denied.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        assert await stop(process) == 0
+
+
+@pytest.mark.parametrize("listen", ["8080", "localhost:http", "127.0.0.1:70000", "unix:"])
+async def test_a_listen_address_without_a_usable_port_or_path_is_refused(
+    run_dir: Path, listen: str
+) -> None:
+    process = await spawn_tcp(run_dir, listen)
+    async with asyncio.timeout(20):
+        _, stderr = await process.communicate()
+    assert process.returncode == 2
+    assert b"--listen" in stderr

@@ -25,14 +25,37 @@ def _settings(tmp_path: Path, **overrides: object) -> SandboxServiceSettings:
     return SandboxServiceSettings(**values)  # type: ignore[arg-type]
 
 
-async def test_the_kubernetes_deployment_is_refused_with_a_clear_message(
+async def test_kubernetes_without_a_usable_kubeconfig_is_refused_naming_the_setting(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONTAINER_DEPLOYMENT", "k8s")  # the seed's key selects it
+    monkeypatch.setenv("CONTAINER_DEPLOYMENT", "k8s")  # the seed's keys select it
+    monkeypatch.setenv("KUBECONFIG_PATH", str(tmp_path / "no-such-kubeconfig"))
     settings = SandboxServiceSettings(state_dir=tmp_path / "state")
     assert settings.deployment == "k8s"
-    with pytest.raises(IsolationUnavailableError, match="k8s"):
+    with pytest.raises(IsolationUnavailableError, match="KUBECONFIG_PATH"):
         await open_deployment(settings)
     assert not (tmp_path / "state").exists()  # refused before touching anything
+
+
+async def test_kubernetes_opens_pods_and_the_api_server_registry(tmp_path: Path) -> None:
+    from sandbox_svc.kubernetes.backend import KubernetesBackend
+    from sandbox_svc.kubernetes.registry import KubernetesRegistry
+    from tests.fixtures.fake_kube_api import FakeKubeApi
+
+    fake = FakeKubeApi()
+    fake.start()
+    try:
+        settings = _settings(tmp_path, deployment="k8s", k8s_namespace="sandboxes",
+                             kubeconfig_path=fake.write_kubeconfig(tmp_path / "kc"))
+        with pytest.raises(IsolationUnavailableError, match="SANDGATE_ID_PREFIX"):
+            await open_deployment(settings.model_copy(update={"id_prefix": "Sbx_"}))
+        deployment = await open_deployment(settings)
+        assert isinstance(deployment.backend, KubernetesBackend)
+        assert isinstance(deployment.registry, KubernetesRegistry)
+        assert await deployment.registry.all() == []
+        await deployment.backend.close()
+        await deployment.registry.close()
+    finally:
+        fake.stop()
 
 
 async def test_a_redis_registry_is_refused_with_a_clear_message(tmp_path: Path) -> None:

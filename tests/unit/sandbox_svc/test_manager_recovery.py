@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sandbox_fakes import FakeBackend, FakeSandbox, ManagerFactory
+from sandbox_fakes import FakeBackend, FakeClock, FakeSandbox, ManagerFactory
 
 from sandbox_svc.errors import IsolationUnavailableError
 from sandbox_svc.registry import SandboxRecord, SandboxStatus
@@ -53,3 +53,21 @@ async def test_a_template_the_backend_cannot_run_stops_the_start(
     backend.refused_templates = {"filesystem"}
     with pytest.raises(IsolationUnavailableError):
         await managers()
+
+
+async def test_a_young_starting_record_is_left_to_its_replica_and_reaped_once_old(
+        managers: ManagerFactory, backend: FakeBackend, registry: MemoryRegistry,
+        clock: FakeClock) -> None:
+    from sandbox_svc.upkeep import STARTING_GRACE_S
+
+    # Another replica sharing the registry is starting this one right now.
+    peer = SandboxRecord("sbx-peer", "base", "t", SandboxStatus.STARTING, clock.now, clock.now)
+    await registry.insert(peer)
+    backend.sandboxes[peer.sandbox_id] = FakeSandbox("base", "t")
+    manager = await managers()
+    assert await registry.get(peer.sandbox_id) == peer
+    assert peer.sandbox_id in backend.sandboxes  # not taken for a leftover either
+    assert await manager.reap_once(clock.now + 1) == []
+    # That replica died: no start takes this long.
+    assert await manager.reap_once(clock.now + STARTING_GRACE_S + 1) == [peer.sandbox_id]
+    assert await registry.all() == [] and backend.sandboxes == {}

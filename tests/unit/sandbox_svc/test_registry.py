@@ -1,11 +1,16 @@
-"""The registry contract, for every registry; then what only SQLite promises."""
+"""The registry contract, for every registry; then what only SQLite promises.
+
+The Kubernetes registry runs against the fake API server (tests/fixtures).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
@@ -29,18 +34,43 @@ def _key(session: str, tenant: str = "acme", template: str = "base") -> SessionK
     return SessionKey(tenant, "", session, template)
 
 
-RegistryFactory = Callable[[Path], Registry]
+@contextlib.asynccontextmanager
+async def _opened(registry: Registry) -> AsyncIterator[Registry]:
+    try:
+        yield registry
+    finally:
+        await registry.close()
+
+
+@contextlib.asynccontextmanager
+async def _kubernetes(tmp: Path) -> AsyncIterator[Registry]:
+    from sandbox_svc.kubernetes.config import KubernetesSettings, open_api
+    from sandbox_svc.kubernetes.registry import KubernetesRegistry
+    from tests.fixtures.fake_kube_api import FakeKubeApi
+
+    fake = FakeKubeApi()
+    fake.start()
+    try:
+        api = await open_api(KubernetesSettings(
+            namespace="sandboxes", kubeconfig=fake.write_kubeconfig(tmp / "kubeconfig")))
+        async with _opened(KubernetesRegistry(api)) as registry:
+            yield registry
+    finally:
+        fake.stop()
+
+
+RegistryFactory = Callable[[Path], AbstractAsyncContextManager[Registry]]
 FACTORIES: dict[str, RegistryFactory] = {
-    "sqlite": lambda tmp: SqliteRegistry(tmp / "r.db"),
-    "memory": lambda tmp: MemoryRegistry(),
+    "sqlite": lambda tmp: _opened(SqliteRegistry(tmp / "r.db")),
+    "memory": lambda tmp: _opened(MemoryRegistry()),
+    "kubernetes": _kubernetes,
 }
 
 
 @pytest.fixture(params=sorted(FACTORIES))
 async def registry(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Registry]:
-    opened = FACTORIES[request.param](tmp_path)
-    yield opened
-    await opened.close()
+    async with FACTORIES[request.param](tmp_path) as opened:
+        yield opened
 
 
 async def test_concurrent_binds_never_share_a_pooled_sandbox(registry: Registry) -> None:
