@@ -3,6 +3,8 @@
     sandgate up                         start every Sandgate service in the foreground
     sandgate mcp [--session ID]         serve the sandbox tools as MCP over stdio (for IDEs)
     sandgate sandbox-server [--config]  run only the sandbox control plane
+    sandgate agent-server --app mod:app serve an AgentApp (/process on 8090, gRPC on 8003)
+    sandgate agent-worker --app mod:app run the app's Celery task worker
     sandgate sandbox create|ls|exec|rm|pause|resume
     sandgate bench                      print the benchmark JSON
 """
@@ -53,6 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
     server = sub.add_parser("sandbox-server", help="run only SandboxService (control plane)")
     server.add_argument("--config", type=Path, help="env file (SANDGATE_* or AgentScope keys "
                         "such as PORT, POOL_SIZE, DEFAULT_SANDBOX_TYPE, BEARER_TOKEN)")
+
+    from agent_svc.__main__ import add_arguments as add_agent_arguments
+
+    agent = sub.add_parser(
+        "agent-server", help="serve an AgentApp: /process (SSE), probes, tasks, AgentService",
+        description="Serve an AgentApp over HTTP (/process, custom endpoints, tasks) and "
+                    "gRPC (sandgate.agent.v1.AgentService).")
+    add_agent_arguments(agent)
+    worker = sub.add_parser(
+        "agent-worker", help="run an AgentApp's Celery task worker (SANDGATE_TASK_BROKER)")
+    add_agent_arguments(worker)
 
     sandbox = sub.add_parser("sandbox", help="manage sandboxes on a running server")
     ssub = sandbox.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -132,6 +145,17 @@ def main(argv: list[str] | None = None) -> int:
     # Logs go to stderr: for `sandgate mcp`, stdout is the protocol.
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command in ("agent-server", "agent-worker"):
+        # Before the other services' imports: an agent-only install has no mcp.
+        from agent_svc.__main__ import run as run_agent
+
+        try:
+            return run_agent(args, worker=args.command == "agent-worker")
+        except (FileNotFoundError, ValueError, ImportError, RuntimeError) as exc:
+            print(f"sandgate: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
     from gateway.errors import GatewayError
     from sandbox_svc.errors import SandboxError
     from sandgate.sdk.errors import SandgateError

@@ -129,3 +129,5 @@ def tasks_app(hold: asyncio.Event | None = None) -> AgentApp:
 
 app = echo_app()
 """For ``sandgate agent-server --app tests.integration.agent_svc.apps:app``."""
+task_app = tasks_app()
+"""For the Celery worker: ``sandgate agent-worker --app <this module>:task_app``."""

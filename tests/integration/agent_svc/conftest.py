@@ -20,6 +20,13 @@ import redis
 from agent_svc.app import AgentApp
 from agent_svc.server import RunningAgentServer, start_agent_server
 from agent_svc.settings import AgentSettings
+from tests.integration.agent_svc.services_fixtures import (
+    memory_service,
+    session_service,
+    state_service,
+)
+
+__all__ = ["memory_service", "redis_server", "redis_url", "session_service", "state_service"]
 
 USER_INPUT = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
 
