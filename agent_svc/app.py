@@ -36,6 +36,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
 from fastapi import FastAPI
+from opentelemetry.trace import TracerProvider
 
 from agent_svc.auth import Authenticator, BearerAuthMiddleware
 from agent_svc.endpoints import endpoint_handler
@@ -76,6 +77,7 @@ class AgentApp(FastAPI):
         after_finish: called with the app after serving.
         session_history: records every run's input and output messages per session.
         task_runner: runs ``@task`` functions; the server's settings choose one otherwise.
+        tracer_provider: where ``agent.run`` spans go (default: the global provider).
         **kwargs: passed to FastAPI.
 
     Raises:
@@ -88,7 +90,8 @@ class AgentApp(FastAPI):
                  before_start: Callable[..., Any] | None = None,
                  after_finish: Callable[..., Any] | None = None,
                  session_history: SessionHistoryService | None = None,
-                 task_runner: TaskRunner | None = None, **kwargs: Any) -> None:
+                 task_runner: TaskRunner | None = None,
+                 tracer_provider: TracerProvider | None = None, **kwargs: Any) -> None:
         super().__init__(title=app_name, description=app_description,
                          lifespan=self._lifespan, **kwargs)
         self.app_name = app_name
@@ -96,7 +99,7 @@ class AgentApp(FastAPI):
         self.endpoint_path = endpoint_path
         self.session_history = session_history
         self.task_runner = task_runner
-        self.runs = RunRegistry(tracer_for(), on_finish=self.record)
+        self.runs = RunRegistry(tracer_for(tracer_provider), on_finish=self.record)
         self.max_request_bytes = 4 * 1024 * 1024
         """Largest ``/process`` body accepted (HTTP 413 beyond)."""
         self.tasks: dict[str, TaskSpec] = {}

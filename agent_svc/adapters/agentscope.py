@@ -35,7 +35,8 @@ from agent_svc.protocol import (
     TextContent,
 )
 
-__all__ = ["adapt_stream", "convert_msg", "is_agentscope_msg", "to_agentscope"]
+__all__ = ["adapt_stream", "agentscope_blocks", "convert_msg", "is_agentscope_msg",
+           "to_agentscope"]
 
 _CALLS = (MessageType.PLUGIN_CALL, MessageType.FUNCTION_CALL, MessageType.MCP_CALL)
 _OUTPUTS = (MessageType.PLUGIN_CALL_OUTPUT, MessageType.FUNCTION_CALL_OUTPUT,
@@ -175,7 +176,8 @@ def _first_data(message: Message) -> dict[str, Any]:
     return {}
 
 
-def _blocks_for(message: Message, major: int) -> list[dict[str, Any]]:
+def agentscope_blocks(message: Message, major: int) -> list[dict[str, Any]]:
+    """The agentscope content blocks of ``message`` for agentscope ``major`` (1 or 2)."""
     if message.type in _CALLS:
         data = _first_data(message)
         arguments = data.get("arguments") or "{}"
@@ -224,6 +226,6 @@ def to_agentscope(messages: Sequence[Message]) -> list[Any]:
     converted = []
     for message in messages:
         name = str(message.metadata.get("original_name") or message.role or "user")
-        converted.append(Msg(name=name, content=_blocks_for(message, major),
+        converted.append(Msg(name=name, content=agentscope_blocks(message, major),
                              role=_role_for(message, major)))
     return converted

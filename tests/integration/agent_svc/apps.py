@@ -21,9 +21,9 @@ class Gate:
         self.cancelled = asyncio.Event()
 
 
-def echo_app() -> AgentApp:
+def echo_app(**options: Any) -> AgentApp:
     """Answers "you said: <text>" in two deltas; "fail" raises; "tool" adds a plugin call."""
-    app = AgentApp(app_name="Echo", app_description="answers what it hears")
+    app = AgentApp(app_name="Echo", app_description="answers what it hears", **options)
     app.state_log: list[str] = []  # type: ignore[attr-defined]
 
     @app.init

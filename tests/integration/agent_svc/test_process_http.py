@@ -6,6 +6,9 @@ import asyncio
 from pathlib import Path
 
 import httpx2 as httpx
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agent_svc.app import AgentApp
 from tests.integration.agent_svc.apps import Gate, echo_app, endpoints_app, gated_app
@@ -202,3 +205,25 @@ async def test_an_app_without_a_query_function_says_so(tmp_path: Path) -> None:
     async with serving(AgentApp(), tmp_path) as server, httpx.AsyncClient() as client:
         reply = await client.post(f"{server.http_url}/process", json={"input": USER_INPUT})
     assert reply.status_code == 501 and reply.json()["code"] == "not_configured"
+
+
+async def test_each_run_is_a_span_that_continues_the_callers_trace(tmp_path: Path) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    headers = {"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+    async with serving(echo_app(tracer_provider=provider), tmp_path) as server, \
+            httpx.AsyncClient() as client:
+        await client.post(f"{server.http_url}/process", headers=headers,
+                          json=_ask("hi", stream=False, session_id="traced", user_id="u"))
+        await client.post(f"{server.http_url}/process", json=_ask("fail", stream=False))
+    spans = exporter.get_finished_spans()
+    assert [s.name for s in spans] == ["agent.run", "agent.run"]
+    ok, failed = spans
+    assert format(ok.context.trace_id, "032x") == trace_id
+    assert ok.attributes is not None and failed.attributes is not None
+    assert ok.attributes["sandgate.session_id"] == "traced"
+    assert ok.attributes["sandgate.run_status"] == "completed"
+    assert failed.attributes["sandgate.run_status"] == "failed"
+    assert failed.status.status_code.name == "ERROR"
