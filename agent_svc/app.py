@@ -37,10 +37,12 @@ from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from opentelemetry.trace import TracerProvider
+from starlette.types import Receive, Scope, Send
 
 from agent_svc.auth import Authenticator, BearerAuthMiddleware
 from agent_svc.endpoints import endpoint_handler
 from agent_svc.errors import NotConfiguredError, TaskNotFoundError
+from agent_svc.process import handle_process
 from agent_svc.protocol import AgentRequest, Message, Response
 from agent_svc.routes import install_routes
 from agent_svc.runs import RunRegistry
@@ -113,6 +115,8 @@ class AgentApp(FastAPI):
         self._query_handler: Callable[..., Any] | None = None
         self._framework: str | None = None
         self._configured = False
+        self.authenticator: Authenticator | None = None
+        """Checks bearer keys when the server configured some (None: everyone is let in)."""
         install_routes(self)
 
     # --- decorators ---------------------------------------------------------------
@@ -196,6 +200,7 @@ class AgentApp(FastAPI):
             return
         self._configured = True
         if authenticator is not None and not authenticator.open:
+            self.authenticator = authenticator
             self.add_middleware(BearerAuthMiddleware, authenticator=authenticator)
         if self.task_runner is None and task_runner is not None:
             self.task_runner = task_runner
@@ -262,6 +267,14 @@ class AgentApp(FastAPI):
                     await stop()
                 except Exception:
                     logger.exception("stopping %s failed", stop)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # POST /process, the hot path, skips FastAPI's stack (see agent_svc.process).
+        if (scope["type"] == "http" and scope["path"] == self.endpoint_path
+                and scope["method"] == "POST"):
+            await handle_process(self, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
     # --- what the routes call -------------------------------------------------------
 

@@ -1,10 +1,7 @@
-"""The HTTP routes every AgentApp has: ``/process``, its cancel, probes, task routes.
+"""The HTTP routes every AgentApp has: ``/process/cancel``, probes, task routes.
 
-``POST /process`` answers Server-Sent Events (``data: <json>`` per event, see
-:mod:`agent_svc.stream`), or one JSON ``Response`` when the body says
-``"stream": false``. A body that is not a valid ``AgentRequest`` gets 422 with
-FastAPI's ``detail`` list naming each bad field; a second run of a session
-that has one in progress gets 409.
+``POST /process`` itself is answered by :mod:`agent_svc.process` (before
+FastAPI's stack); it is declared here for the OpenAPI schema.
 
 ``POST /process/cancel`` with ``{"session_id": "..."}`` interrupts that
 session's run: its stream ends with ``status: "canceled"``; the answer is
@@ -22,33 +19,24 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import JSONResponse
 from starlette.responses import Response as HTTPResponse
-from starlette.types import Receive, Scope, Send
 
 from agent_svc.auth import principal_of
-from agent_svc.endpoints import SSE_HEADERS
 from agent_svc.errors import AgentServiceError, InvalidRequestError, NotConfiguredError
+from agent_svc.process import validation_detail
 from agent_svc.protocol import AgentRequest
-from agent_svc.runs import Run, normalized
-from agent_svc.telemetry import extract_context
 
 if TYPE_CHECKING:
     from agent_svc.app import AgentApp
 
-__all__ = ["CancelRequest", "install_routes", "install_task_routes", "validation_detail"]
+__all__ = ["CancelRequest", "install_routes", "install_task_routes"]
 
 
 class CancelRequest(BaseModel):
     """Body of ``POST /process/cancel``."""
 
     session_id: str
-
-
-def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
-    """FastAPI's 422 ``detail``: one entry per bad field, located in the body."""
-    return [{"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"]}
-            for e in exc.errors(include_url=False, include_input=False)]
 
 
 def _error_response(exc: AgentServiceError) -> JSONResponse:
@@ -58,26 +46,6 @@ def _error_response(exc: AgentServiceError) -> JSONResponse:
 async def _handle_domain_error(_: Request, exc: Exception) -> HTTPResponse:
     assert isinstance(exc, AgentServiceError)
     return _error_response(exc)
-
-
-async def _sse(run: Run) -> Any:
-    async for batch in run.batches():
-        yield b"".join(b"data: " + e.model_dump_json().encode() + b"\n\n" for e in batch)
-
-
-class RunStreamResponse(StreamingResponse):
-    """The SSE stream of a run; the run is closed (its session freed) however the
-    response ends, even when the client left before the first byte."""
-
-    def __init__(self, run: Run) -> None:
-        self.run = run
-        super().__init__(_sse(run), media_type="text/event-stream", headers=SSE_HEADERS)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            await self.run.close()
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -92,33 +60,15 @@ class _TooLarge(Exception):
         super().__init__(f"the request body is larger than {limit} bytes")
 
 
+async def _documented_process() -> None:
+    """Run the query function: SSE events, or one JSON ``Response`` with ``stream: false``."""
+    raise NotConfiguredError("POST /process is served by AgentApp itself")
+
+
 def install_routes(app: AgentApp) -> None:
     """Add ``/process``, ``/process/cancel``, the probes and ``/`` to ``app``."""
     app.add_exception_handler(AgentServiceError, _handle_domain_error)
     path = app.endpoint_path
-
-    async def process(request: Request) -> HTTPResponse:
-        """Run the query function; SSE events, or one JSON response with stream false."""
-        if not app.has_query:
-            return _error_response(NotConfiguredError(
-                "this app has no query function (register one with @app.query())"))
-        try:
-            body = await _read_body(request, app.max_request_bytes)
-        except _TooLarge as exc:
-            return JSONResponse({"detail": str(exc), "code": "too_large"}, status_code=413)
-        try:
-            agent_request = normalized(AgentRequest.model_validate_json(body))
-        except ValidationError as exc:
-            return JSONResponse({"detail": validation_detail(exc)}, status_code=422)
-        run = app.runs.open(principal_of(request.scope).tenant, agent_request,
-                            app.query_stream, parent=extract_context(request.headers))
-        if agent_request.stream:
-            return RunStreamResponse(run)
-        try:
-            final = await run.result()
-        finally:
-            await run.close()
-        return HTTPResponse(final.model_dump_json(), media_type="application/json")
 
     async def cancel(request: Request) -> HTTPResponse:
         """Interrupt the run of a session: its stream ends ``canceled``."""
@@ -155,9 +105,13 @@ def install_routes(app: AgentApp) -> None:
                               "readiness": "/readiness", "liveness": "/liveness",
                               "tasks": sorted(app.tasks)}}
 
-    app.add_api_route(path, process, methods=["POST"], tags=["agent"], response_model=None,
-                      openapi_extra={"requestBody": {"required": True, "content": {
-                          "application/json": {"schema": {"type": "object"}}}}})
+    # POST /process itself is answered before FastAPI's stack (AgentApp.__call__ ->
+    # agent_svc.process); this route only documents it in the OpenAPI schema.
+    app.add_api_route(path, _documented_process, methods=["POST"], tags=["agent"],
+                      response_model=None, openapi_extra={"requestBody": {
+                          "required": True, "content": {"application/json": {
+                              "schema": AgentRequest.model_json_schema(
+                                  ref_template="#/components/schemas/{model}")}}}})
     app.add_api_route(f"{path}/cancel", cancel, methods=["POST"], tags=["agent"],
                       response_model=None,
                       openapi_extra={"requestBody": {"required": True, "content": {

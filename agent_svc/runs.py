@@ -96,16 +96,28 @@ class Run:
                 yield event
 
     async def batches(self) -> AsyncIterator[list[Event]]:
-        """The run's events in the batches they were produced in (one per yield)."""
+        """The run's events in batches: what was produced since the last batch was taken."""
         if self.cancel_requested:
             # Cancelled before it started: there is no query function to interrupt.
             self._finish(self.builder.start() + self.builder.cancel())
         else:
             self._task = asyncio.get_running_loop().create_task(
                 self._produce(), name=f"agent-run-{self._key.session_id}")
-        while (batch := await self._queue.get()) is not None:
+        queue = self._queue
+        while (batch := await queue.get()) is not None:
             self._room.release()
+            ended = False
+            # Whatever else is ready goes out with it: fewer, larger writes.
+            while not queue.empty():
+                more = queue.get_nowait()
+                if more is None:
+                    ended = True
+                    break
+                self._room.release()
+                batch = batch + more
             yield batch
+            if ended:
+                return
 
     async def result(self) -> Response:
         """Run to the end and answer the final response (for ``stream: false``)."""
@@ -120,12 +132,20 @@ class Run:
         if self._task is not None:
             self._task.cancel()
 
+    def abandon(self) -> None:
+        """Stop the query function because nobody reads the run any more."""
+        if self._task is not None:
+            self._task.cancel()
+
     async def close(self) -> None:
         """Stop the run if it still goes (its client left) and free its session."""
         try:
             task = self._task
             if task is not None and not task.done():
-                task.cancel()
+                if self.final is None:
+                    task.cancel()
+                # A finished run may still be recording its session history: the
+                # session is freed only after that, so histories never interleave.
                 await asyncio.wait([task], timeout=_CLEANUP_S)
         finally:
             self._registry.release(self._key, self)
@@ -157,11 +177,12 @@ class Run:
                     span.set_status(trace.StatusCode.ERROR, error.message)
                     final = self.builder.fail(error)
                 span.set_attribute("sandgate.run_status", str(final[-1].status))
-                await self._finished(final)
         finally:
             # Always end the stream, even when the run was cancelled from outside
             # (client gone, shutdown), so that no reader waits forever.
             self._finish(final if final is not None else self.builder.cancel())
+        # After the client has its last event: record the run.
+        await self._finished(final)
 
     async def _finished(self, final: list[Event]) -> None:
         last = final[-1]

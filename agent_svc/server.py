@@ -137,6 +137,7 @@ async def start_agent_server(app: AgentApp, settings: AgentSettings) -> RunningA
     host = listen_host(settings.host, keyed=bool(keys))
     config = uvicorn.Config(app, host=host, port=settings.port, lifespan="on", ws="none",
                             log_level="warning", access_log=False, server_header=False,
+                            proxy_headers=False,
                             timeout_graceful_shutdown=int(_STOP_GRACE_S))
     server = _Uvicorn(config)
     task = asyncio.get_running_loop().create_task(server.serve(), name="agent-http")

@@ -9,6 +9,7 @@ requirements stay the same; the agent service runs there from this checkout
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
@@ -22,6 +23,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
+from sandbox_svc.server import RunningService
 from tests.integration.agent_svc.conftest import read_events
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -93,6 +95,8 @@ def agentscope_server(agentscope_python: Path, tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
         log.close()
 
 
@@ -121,3 +125,35 @@ async def test_a_real_agentscope_react_agent_streams_text_and_plugin_calls(
     deltas = [e["text"] for e in events if e["object"] == "content" and e.get("msg_id") ==
               output[3]["id"]]
     assert "".join(deltas) == output[3]["content"][0]["text"] and len(deltas) == 2
+
+
+_FRIDAY_TOOL = """
+import asyncio, sys
+sys.path.insert(0, sys.argv[1])
+from sandbox_tool import run_ipython_cell_in_sandbox
+
+async def main():
+    tool = run_ipython_cell_in_sandbox("friday-test", "u1")
+    await tool("x = 21")
+    print((await tool("print('hello'); x * 2")).content[0]["text"])
+
+asyncio.run(main())
+"""
+
+
+async def test_fridays_python_tool_runs_in_the_sessions_sandbox(
+        agentscope_python: Path, service: RunningService) -> None:
+    # Async, so the event loop keeps serving SandboxService while the tool calls it.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SANDGATE_TARGET": service.address}
+    process = await asyncio.create_subprocess_exec(
+        str(agentscope_python), "-c", _FRIDAY_TOOL, str(ROOT / "examples" / "friday_agentscope"),
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        async with asyncio.timeout(120):
+            stdout, stderr = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, stderr.decode()[-3000:]
+    assert stdout.decode().split() == ["stdout:", "hello", "result:", "42"]
