@@ -39,7 +39,7 @@ from fastapi import FastAPI
 from opentelemetry.trace import TracerProvider
 from starlette.types import Receive, Scope, Send
 
-from agent_svc.auth import Authenticator, BearerAuthMiddleware
+from agent_svc.auth import DEFAULT_TENANT, Authenticator, BearerAuthMiddleware
 from agent_svc.endpoints import endpoint_handler
 from agent_svc.errors import NotConfiguredError, TaskNotFoundError
 from agent_svc.process import handle_process
@@ -301,8 +301,9 @@ class AgentApp(FastAPI):
             async for item in _items(handler(self, list(request.input), request=request)):
                 yield item
 
-    async def record(self, request: AgentRequest, response: Response) -> None:
-        """Append the run's input and output to the session history, if there is one."""
+    async def record(self, tenant: str, request: AgentRequest, response: Response) -> None:
+        """Append the run's input and output to the session history, if there is one
+        (under the request's tenant-qualified ``user_id``)."""
         history = self.session_history
         if history is None or request.session_id is None:
             return
@@ -330,8 +331,6 @@ class AgentApp(FastAPI):
         Raises:
             RunNotFoundError: that session has no run in progress.
         """
-        from agent_svc.auth import DEFAULT_TENANT
-
         self.runs.cancel(DEFAULT_TENANT, session_id)
 
 

@@ -101,7 +101,7 @@ async def handle_process(app: AgentApp, scope: Scope, receive: Receive, send: Se
                                 f"{app.max_request_bytes} bytes", "code": "too_large"})
         return
     try:
-        request = normalized(AgentRequest.model_validate_json(body))
+        request = normalized(AgentRequest.model_validate_json(body), tenant)
     except ValidationError as exc:
         await _json(send, 422, {"detail": validation_detail(exc)})
         return

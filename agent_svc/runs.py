@@ -21,18 +21,19 @@ from dataclasses import dataclass
 from opentelemetry import trace
 from opentelemetry.context import Context
 
+from agent_svc.auth import DEFAULT_TENANT
 from agent_svc.errors import RunNotFoundError, SessionBusyError
 from agent_svc.protocol import AgentRequest, ErrorInfo, Response
 from agent_svc.stream import Event, StreamBuilder
 
-__all__ = ["QueryStream", "Run", "RunRegistry", "normalized"]
+__all__ = ["QueryStream", "Run", "RunRegistry", "normalized", "tenant_user"]
 
 logger = logging.getLogger(__name__)
 
 QueryStream = Callable[[AgentRequest], AsyncIterator[object]]
 """Starts the app's query function for a request: its yields, framework-adapted."""
-OnFinish = Callable[[AgentRequest, Response], Awaitable[None]]
-"""Called with a run's request and final response (e.g. to record the session history)."""
+OnFinish = Callable[[str, AgentRequest, Response], Awaitable[None]]
+"""Called with a run's tenant, request and final response (to record the session history)."""
 
 _QUEUE_BATCHES = 64
 """Batches of events a run may produce ahead of a slow client (back pressure)."""
@@ -42,21 +43,35 @@ session is released anyway."""
 _MAX_ERROR_CHARS = 500
 
 
-def normalized(request: AgentRequest) -> AgentRequest:
-    """The request with a generated ``session_id`` when it has none and ``user_id``
-    defaulting to the session id (as AgentScope Runtime does)."""
+def tenant_user(tenant: str, user_id: str) -> str:
+    """A user id qualified by its tenant: as given for the ``default`` tenant (a server
+    without keys, or its service key), ``<tenant>:<user_id>`` for the others, so that
+    tenants never share a user, a session history or a state."""
+    if tenant == DEFAULT_TENANT or user_id.startswith(f"{tenant}:"):
+        return user_id
+    return f"{tenant}:{user_id}"
+
+
+def normalized(request: AgentRequest, tenant: str = DEFAULT_TENANT) -> AgentRequest:
+    """The request as the query function sees it: a generated ``session_id`` when it
+    has none, ``user_id`` defaulting to the session id (as AgentScope Runtime does),
+    qualified by the tenant (:func:`tenant_user`)."""
     session_id = request.session_id or str(uuid.uuid4())
-    if request.session_id == session_id and request.user_id:
+    user_id = tenant_user(tenant, request.user_id or session_id)
+    if request.session_id == session_id and request.user_id == user_id:
         return request
-    return request.model_copy(update={
-        "session_id": session_id, "user_id": request.user_id or session_id})
+    return request.model_copy(update={"session_id": session_id, "user_id": user_id})
 
 
 def _error_of(exc: BaseException) -> ErrorInfo:
+    """The run's error: the exception's own ``code`` (a str attribute, as agents with
+    stable error codes carry) or ``agent_error``, and its type and message."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if len(text) > _MAX_ERROR_CHARS:
         text = text[:_MAX_ERROR_CHARS] + "..."
-    return ErrorInfo(code="agent_error", message=text)
+    code = getattr(exc, "code", None)
+    return ErrorInfo(code=code if isinstance(code, str) and code else "agent_error",
+                     message=text)
 
 
 @dataclass(frozen=True)
@@ -189,7 +204,7 @@ class Run:
         if self._on_finish is None or not isinstance(last, Response):
             return
         try:
-            await self._on_finish(self.request, last)
+            await self._on_finish(self._key.tenant, self.request, last)
         except Exception:
             logger.exception("recording the run of session %s failed", self._key.session_id)
 
