@@ -6,13 +6,19 @@ restart loses it: pending tasks run on the next start. A task that was
 twice: on the next start it is marked ``error`` with the reason, unless its
 spec is declared ``idempotent`` (``@app.task(path, idempotent=True)``), in which
 case it runs again. A ``finished`` or ``error`` task is never run again.
+
+One process owns a task file at a time (a lock beside it): a second server on
+the same state directory refuses to start rather than mark the first one's
+running tasks as interrupted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
+import os
 import sqlite3
 import time
 import uuid
@@ -62,9 +68,32 @@ class EmbeddedTaskRunner:
         self._specs: Mapping[str, TaskSpec] = {}
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
+        self._lock_path = path.with_name(path.name + ".lock")
+        self._lock_fd: int | None = None
+
+    def _take_lock(self) -> None:
+        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise RuntimeError(f"{self._db.path} is used by another agent server (pid "
+                               f"{owner}); give each server its own SANDGATE_AGENT_STATE_DIR"
+                               ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
 
     async def start(self, specs: Mapping[str, TaskSpec]) -> None:
+        """Take the task file, recover what a previous process left, start the workers.
+
+        Raises:
+            RuntimeError: another process owns the task file.
+        """
         self._specs = dict(specs)
+        self._take_lock()
         await self._db.open(_SCHEMA)
         idempotent = [name for name, spec in self._specs.items() if spec.idempotent]
 
@@ -91,6 +120,9 @@ class EmbeddedTaskRunner:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         await self._db.close()
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # releases the lock
 
     async def submit(self, name: str, payload: Any) -> str:
         spec = self._specs.get(name)

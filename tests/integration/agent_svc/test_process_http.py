@@ -184,16 +184,22 @@ async def test_probes_and_init_and_shutdown_handlers(tmp_path: Path) -> None:
 
 
 async def test_with_keys_every_route_but_the_probes_needs_a_bearer_key(tmp_path: Path) -> None:
-    async with serving(echo_app(), tmp_path, api_keys="k-acme=acme") as server, \
+    app = echo_app()
+    async with serving(app, tmp_path, api_keys="k-acme=acme") as server, \
             httpx.AsyncClient() as client:
         url = f"{server.http_url}/process"
         anonymous = await client.post(url, json=_ask("hi", stream=False))
         wrong = await client.post(url, json=_ask("hi", stream=False),
                                   headers={"Authorization": "Bearer nope"})
-        good = await client.post(url, json=_ask("hi", stream=False),
+        good = await client.post(url, json=_ask("hi", stream=False, session_id="k",
+                                                 user_id="u"),
                                  headers={"Authorization": "Bearer k-acme"})
         root = await client.get(f"{server.http_url}/")
         health = await client.get(f"{server.http_url}/health")
+        assert app.session_history is not None
+        # The run is recorded under the tenant's user: tenants never share one.
+        recorded = await app.session_history.get_session("acme:u", "k")
+        assert recorded is not None and len(recorded.messages) == 2
     assert anonymous.status_code == 401 and anonymous.json()["code"] == "unauthenticated"
     assert wrong.status_code == 401
     assert good.status_code == 200 and good.json()["status"] == "completed"

@@ -13,7 +13,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from agent_svc.tasks import INTERRUPTED
+from agent_svc.tasks import INTERRUPTED, EmbeddedTaskRunner
 from tests.integration.agent_svc.apps import tasks_app
 from tests.integration.agent_svc.conftest import serving
 
@@ -114,3 +114,16 @@ async def test_with_a_broker_tasks_run_on_a_celery_worker(
     assert submitted["status"] == "submitted" and submitted["queue"] == "celery"
     assert done == {"status": "finished", "result": {"result": 49}}
     assert failed["status"] == "error" and "KeyError" in failed["result"]
+
+
+async def test_a_second_runner_on_the_same_task_file_refuses_to_start(tmp_path: Path) -> None:
+    first = EmbeddedTaskRunner(tmp_path / "agent-tasks.db")
+    await first.start({})
+    try:
+        with pytest.raises(RuntimeError, match="used by another agent server"):
+            await EmbeddedTaskRunner(tmp_path / "agent-tasks.db").start({})
+    finally:
+        await first.stop()
+    second = EmbeddedTaskRunner(tmp_path / "agent-tasks.db")
+    await second.start({})
+    await second.stop()
