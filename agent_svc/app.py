@@ -39,7 +39,7 @@ from fastapi import FastAPI
 from opentelemetry.trace import TracerProvider
 from starlette.types import Receive, Scope, Send
 
-from agent_svc.auth import DEFAULT_TENANT, Authenticator, BearerAuthMiddleware
+from agent_svc.auth import BearerAuthMiddleware
 from agent_svc.endpoints import endpoint_handler
 from agent_svc.errors import NotConfiguredError, TaskNotFoundError
 from agent_svc.process import handle_process
@@ -49,6 +49,7 @@ from agent_svc.runs import RunRegistry
 from agent_svc.services.session import Session, SessionHistoryService
 from agent_svc.tasks.base import TaskRunner, TaskSpec
 from agent_svc.telemetry import tracer_for
+from sandgate.service.keys import DEFAULT_TENANT, Authenticator
 
 __all__ = ["FRAMEWORKS", "AgentApp"]
 

@@ -1,30 +1,23 @@
-"""AgentService over gRPC: the servicer, its error mapping, and its server.
+"""AgentService over gRPC: the servicer and its status table, on the service kit.
 
 The servicer only translates: protos in, the app's runs, history and tasks,
-protos out. Domain errors become statuses in one table (:data:`STATUS_CODES`);
-anything else is logged and answered INTERNAL with a request id. The server
-serves ``grpc.health.v1`` (SERVING once started, NOT_SERVING while stopping)
-and reflection, and refuses a busy port (``grpc.so_reuseport = 0``).
-
-This module holds the whole gRPC face on purpose: authentication, the error
-boundary and the server assembly move to the service kit (``sandgate.service``)
-once it lands, without touching the rest of agent_svc.
+protos out; it authenticates each call with the kit's keys. The kit's
+:class:`~sandgate.service.boundary.ErrorBoundary` turns domain errors into
+statuses by :data:`STATUS_CODES` (anything else: INTERNAL with a request id),
+and :func:`~sandgate.service.assembly.create_grpc_server` adds health (SERVING
+once started, NOT_SERVING while stopping), reflection and a refusal to share a
+busy port.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from pydantic import ValidationError
 
-from agent_svc.auth import TENANT_HEADER, Authenticator, UnauthenticatedError
 from agent_svc.errors import (
     InvalidRequestError,
     NotConfiguredError,
@@ -40,6 +33,9 @@ from agent_svc.tasks.base import TaskStatus
 from agent_svc.telemetry import extract_context
 from sandgate.agent.v1 import agent_service_pb2 as pb
 from sandgate.agent.v1 import agent_service_pb2_grpc as pb_grpc
+from sandgate.service.assembly import create_grpc_server
+from sandgate.service.boundary import ErrorBoundary, StatusTable
+from sandgate.service.keys import Authenticator, UnauthenticatedError
 
 if TYPE_CHECKING:
     from agent_svc.app import AgentApp
@@ -47,10 +43,9 @@ if TYPE_CHECKING:
 
 __all__ = ["STATUS_CODES", "AgentServicer", "start_grpc"]
 
-logger = logging.getLogger(__name__)
 
 SERVICE_NAME = "sandgate.agent.v1.AgentService"
-STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {
+STATUS_CODES: StatusTable = {
     InvalidRequestError: grpc.StatusCode.INVALID_ARGUMENT,
     UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
     SessionBusyError: grpc.StatusCode.ABORTED,
@@ -70,24 +65,6 @@ _TASK_STATUS = {TaskStatus.PENDING: pb.TASK_STATUS_PENDING,
 R = TypeVar("R")
 
 
-def _status_of(exc: Exception) -> grpc.StatusCode | None:
-    for cls in type(exc).__mro__:
-        if cls in STATUS_CODES:
-            return STATUS_CODES[cls]
-    return None
-
-
-async def _abort(context: Any, exc: Exception) -> None:
-    """Abort the call with ``exc``'s status (raises ``grpc.aio.AbortError``)."""
-    code = _status_of(exc)
-    if code is None:
-        request_id = secrets.token_hex(4)
-        logger.exception("AgentService call failed (request %s)", request_id)
-        await context.abort(grpc.StatusCode.INTERNAL,
-                            f"internal error (request id {request_id})")
-    await context.abort(code, str(exc))
-
-
 class AgentServicer(pb_grpc.AgentServiceServicer):
     """AgentService for one AgentApp.
 
@@ -104,46 +81,31 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         self._max = max_request_bytes
 
     def _tenant(self, context: Any) -> str:
-        metadata = dict(context.invocation_metadata() or ())
-        return self._auth.authenticate(metadata.get("authorization"),
-                                       metadata.get(TENANT_HEADER)).tenant
+        return self._auth.authenticate_metadata(context.invocation_metadata()).tenant
 
     async def _guarded(self, context: Any, call: Callable[[str], Awaitable[R]]) -> R:
-        """The error boundary of a unary call: authenticate, call, map errors."""
-        try:
-            return await call(self._tenant(context))
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:
-            await _abort(context, exc)
-        raise AssertionError("unreachable: context.abort raises")
+        """Authenticate, then call (the server's ErrorBoundary maps what it raises)."""
+        return await call(self._tenant(context))
 
     async def Query(self, request: pb.QueryRequest, context: Any
                     ) -> AsyncIterator[pb.QueryResponse]:
+        tenant = self._tenant(context)
+        if len(request.request_json) > self._max:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                f"request_json is larger than {self._max} bytes")
+        if not self._app.has_query:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                                "this app has no query function (@app.query())")
         try:
-            tenant = self._tenant(context)
-            if len(request.request_json) > self._max:
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                    f"request_json is larger than {self._max} bytes")
-            if not self._app.has_query:
-                await context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                                    "this app has no query function (@app.query())")
-            try:
-                agent_request = normalized(AgentRequest.model_validate_json(
-                    request.request_json or "{}"), tenant)
-            except ValidationError as exc:
-                fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}"
-                                   for e in exc.errors(include_url=False))
-                raise InvalidRequestError(f"request_json is not an AgentRequest: {fields}"
-                                          ) from None
-            run = self._app.runs.open(tenant, agent_request, self._app.query_stream,
-                                      parent=extract_context(context.invocation_metadata()
-                                                             or ()))
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:
-            await _abort(context, exc)
-            return
+            agent_request = normalized(AgentRequest.model_validate_json(
+                request.request_json or "{}"), tenant)
+        except ValidationError as exc:
+            fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}"
+                               for e in exc.errors(include_url=False))
+            raise InvalidRequestError(f"request_json is not an AgentRequest: {fields}"
+                                      ) from None
+        run = self._app.runs.open(tenant, agent_request, self._app.query_stream,
+                                  parent=extract_context(context.invocation_metadata() or ()))
         try:
             async for event in run.events():
                 status = getattr(event, "status", None)
@@ -222,36 +184,24 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
 async def start_grpc(app: AgentApp, settings: AgentSettings, host: str,
                      authenticator: Authenticator
                      ) -> tuple[str, Callable[[float], Awaitable[None]]]:
-    """Start AgentService with health and reflection on ``host:settings.grpc_port``.
+    """Start AgentService (with health and reflection) on ``host:settings.grpc_port``.
 
     Returns:
         The bound address and the function that stops the server gracefully.
 
     Raises:
-        RuntimeError: the port could not be bound (busy).
+        ListenError: the port is busy or cannot be bound.
     """
-    server = grpc.aio.server(options=[
-        ("grpc.so_reuseport", 0),
-        ("grpc.max_receive_message_length", settings.max_request_bytes + 64 * 1024)])
-    pb_grpc.add_AgentServiceServicer_to_server(
-        AgentServicer(app, authenticator, settings.max_request_bytes), server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (pb.DESCRIPTOR.services_by_name["AgentService"].full_name, health.SERVICE_NAME,
-         reflection.SERVICE_NAME), server)
+    servicer = AgentServicer(app, authenticator, settings.max_request_bytes)
     listen = f"[{host}]" if ":" in host else host
-    try:
-        port = server.add_insecure_port(f"{listen}:{settings.grpc_port}")
-    except RuntimeError as exc:
-        raise RuntimeError(f"AgentService cannot listen on {listen}:{settings.grpc_port} "
-                           f"(is the port busy?): {exc}") from None
+    server = await create_grpc_server(
+        f"{listen}:{settings.grpc_port}",
+        lambda s: pb_grpc.add_AgentServiceServicer_to_server(servicer, s),
+        boundary=ErrorBoundary(STATUS_CODES, server="agent_svc"), services=[SERVICE_NAME],
+        max_receive_bytes=settings.max_request_bytes + 64 * 1024)
     await server.start()
-    for service in ("", SERVICE_NAME):
-        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(grace: float) -> None:
-        await health_servicer.enter_graceful_shutdown()
         await server.stop(grace)
 
-    return f"{listen}:{port}", stop
+    return server.address, stop

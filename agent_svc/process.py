@@ -23,11 +23,11 @@ from pydantic import ValidationError
 from starlette.types import Message as ASGIMessage
 from starlette.types import Receive, Scope, Send
 
-from agent_svc.auth import TENANT_HEADER, UnauthenticatedError
 from agent_svc.errors import AgentServiceError, NotConfiguredError
 from agent_svc.protocol import AgentRequest
 from agent_svc.runs import Run, normalized
 from agent_svc.telemetry import extract_context
+from sandgate.service.keys import TENANT_HEADER, UnauthenticatedError
 
 if TYPE_CHECKING:
     from agent_svc.app import AgentApp

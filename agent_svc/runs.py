@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from opentelemetry import trace
 from opentelemetry.context import Context
 
-from agent_svc.auth import DEFAULT_TENANT
 from agent_svc.errors import RunNotFoundError, SessionBusyError
 from agent_svc.protocol import AgentRequest, ErrorInfo, Response
 from agent_svc.stream import Event, StreamBuilder
+from sandgate.service.keys import DEFAULT_TENANT
 
 __all__ = ["QueryStream", "Run", "RunRegistry", "normalized", "tenant_user"]
 

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import importlib
 import logging
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,12 +22,13 @@ from pathlib import Path
 import uvicorn
 
 from agent_svc.app import AgentApp
-from agent_svc.auth import Authenticator, parse_api_keys
 from agent_svc.services.session import InMemorySessionHistoryService, SessionHistoryService
 from agent_svc.services.sqlite_backend import SQLiteSessionHistoryService
 from agent_svc.settings import AgentSettings
 from agent_svc.tasks.base import TaskRunner
 from agent_svc.tasks.embedded import EmbeddedTaskRunner
+from sandgate.service.assembly import serve_until_signal
+from sandgate.service.binding import listen_host
 
 __all__ = ["RunningAgentServer", "load_app", "serve_forever", "start_agent_server"]
 
@@ -57,17 +57,6 @@ def load_app(spec: str) -> AgentApp:
     if not isinstance(app, AgentApp):
         raise ValueError(f"{spec} is {type(app).__name__}, not an AgentApp")
     return app
-
-
-def listen_host(host: str, *, keyed: bool) -> str:
-    """``host`` when keys protect the server or it is loopback, else ``127.0.0.1``."""
-    if keyed or host in ("127.0.0.1", "localhost", "::1"):
-        if not keyed:
-            logger.info("agent server: no API key configured: loopback only (%s)", host)
-        return host
-    logger.warning("agent server: no API key configured, so it binds 127.0.0.1 instead of %s; "
-                   "set SANDGATE_API_KEYS or BEARER_TOKEN to listen on other addresses", host)
-    return "127.0.0.1"
 
 
 def _history(settings: AgentSettings) -> SessionHistoryService | None:
@@ -127,14 +116,16 @@ async def start_agent_server(app: AgentApp, settings: AgentSettings) -> RunningA
     Raises:
         RuntimeError: the app failed to start (its init handlers raised, the port is busy).
         ValueError: malformed API keys.
+        ListenError: the gRPC port is busy.
     """
-    keys = parse_api_keys(settings.api_keys, settings.bearer_token)
-    authenticator = Authenticator(keys, frozenset({settings.bearer_token} - {""}))
+    authenticator = settings.authenticator()
+    keyed = not authenticator.open
     app.configure(authenticator=authenticator,
                   task_runner=_task_runner(settings) if app.tasks else None,
                   session_history=_history(settings),
                   max_request_bytes=settings.max_request_bytes)
-    host = listen_host(settings.host, keyed=bool(keys))
+    host = listen_host(settings.host, keyed=keyed, server="agent server",
+                       keys_hint="SANDGATE_API_KEYS or BEARER_TOKEN")
     config = uvicorn.Config(app, host=host, port=settings.port, lifespan="on", ws="none",
                             log_level="warning", access_log=False, server_header=False,
                             proxy_headers=False,
@@ -153,7 +144,7 @@ async def start_agent_server(app: AgentApp, settings: AgentSettings) -> RunningA
         raise RuntimeError("the agent server failed to start (see the log above)")
     port = server.servers[0].sockets[0].getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    running = RunningAgentServer(app, f"http://{shown}:{port}", None, bool(keys), server, task)
+    running = RunningAgentServer(app, f"http://{shown}:{port}", None, keyed, server, task)
     if settings.grpc_port is not None:
         from agent_svc.grpc_server import start_grpc
 
@@ -170,19 +161,10 @@ async def start_agent_server(app: AgentApp, settings: AgentSettings) -> RunningA
 async def serve_forever(app: AgentApp, settings: AgentSettings) -> int:
     """Serve until SIGINT or SIGTERM, then stop gracefully; answers an exit status."""
     running = await start_agent_server(app, settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     auth = "bearer keys" if running.keyed else "no API key: loopback only"
     print(f"sandgate agent: {app.app_name} at {running.http_url}{app.endpoint_path}  [{auth}]",
           flush=True)
     if running.grpc_address:
         print(f"sandgate agent: AgentService (gRPC) at {running.grpc_address}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-        await running.stop()
+    await serve_until_signal(running.stop)
     return 0

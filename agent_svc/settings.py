@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sandgate.service.keys import ApiKeySettings
+
 __all__ = ["AgentSettings", "default_state_dir"]
 
 
@@ -27,7 +29,7 @@ def _alias(name: str, *more: str) -> AliasChoices:
     return AliasChoices(f"SANDGATE_{name}", *more)
 
 
-class AgentSettings(BaseSettings):
+class AgentSettings(BaseSettings, ApiKeySettings):
     """Settings of agent_svc (``sandgate agent-server`` and ``AgentApp.run``)."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)

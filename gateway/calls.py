@@ -22,7 +22,6 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 
 from gateway.audit import AuditEvent, AuditLog, arguments_digest
-from gateway.auth import Principal
 from gateway.catalog import Catalog, ToolSource, ToolSpec
 from gateway.errors import GatewayError, Hop, ProtocolError, failure_result
 from gateway.federation import Federation
@@ -30,6 +29,7 @@ from gateway.results import ToolResult, text_result
 from gateway.sessions import SessionBinder, SessionKey
 from gateway.telemetry import GatewayMetrics
 from gateway.tools import SandboxToolGroup
+from sandgate.service.keys import Principal
 
 __all__ = ["Caller", "ProgressSink", "ToolCalls", "release_tool_spec"]
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import grpc
 
-from gateway.auth import DEFAULT_TENANT, TENANT_HEADER
 from gateway.sessions import ControlPlaneInfo, Lease, SessionKey
 from gateway.telemetry import trace_metadata
 from sandgate.sandbox.v1 import sandbox_service_pb2 as pb
 from sandgate.sandbox.v1 import sandbox_service_pb2_grpc as pb_grpc
+from sandgate.service.keys import DEFAULT_TENANT, TENANT_HEADER
 
 __all__ = ["GrpcSandboxControl"]
 

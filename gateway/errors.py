@@ -1,7 +1,6 @@
 """Errors of the gateway and the one mapping from a failure to an MCP result.
 
 GatewayError                       each class carries the gRPC status it stands for
- +-- UnauthenticatedError          missing or unknown API key
  +-- RateLimitedError              the tenant's rate limit; ``retry_after_s`` says when
  +-- ToolNotFoundError             unknown tool, or one the tenant may not call
  +-- ToolArgumentsError            arguments that do not match the tool's schema
@@ -10,6 +9,9 @@ GatewayError                       each class carries the gRPC status it stands 
  +-- UpstreamUnavailableError      a federated MCP server is down or failed
  |    +-- UpstreamTimeoutError     ... or did not answer in time
  +-- MisconfigurationError         the operator's configuration is wrong
+
+Missing or unknown API keys raise the service kit's ``UnauthenticatedError``
+(sandgate.service.keys): 401 over HTTP, UNAUTHENTICATED over gRPC.
 
 Every failure of a tool call, whether raised here or answered as a gRPC status
 by sandbox_svc or sandboxd, goes through :func:`failure_result`, the only place
@@ -40,7 +42,6 @@ __all__ = [
     "SessionKeyError",
     "ToolArgumentsError",
     "ToolNotFoundError",
-    "UnauthenticatedError",
     "UpstreamTimeoutError",
     "UpstreamUnavailableError",
     "failure_result",
@@ -54,10 +55,6 @@ class GatewayError(Exception):
     """Base of the gateway's own errors."""
 
     code: grpc.StatusCode = Code.INTERNAL
-
-
-class UnauthenticatedError(GatewayError):
-    code = Code.UNAUTHENTICATED
 
 
 class RateLimitedError(GatewayError):

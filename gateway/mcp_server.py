@@ -38,20 +38,26 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from gateway.auth import TENANT_HEADER, Authenticator, Principal, digest
 from gateway.calls import Caller, ProgressSink, ToolCalls
 from gateway.catalog import ToolSpec
 from gateway.errors import (
     Hop,
     ProtocolError,
     SessionKeyError,
-    UnauthenticatedError,
     failure_result,
 )
 from gateway.ratelimit import RateLimiter
 from gateway.results import ImageBlock, ResourceBlock, TextBlock, ToolResult
 from gateway.sessions import SessionBinder, SessionKey, check_session_id
 from gateway.telemetry import GatewayMetrics, extract_context
+from sandgate.service.binding import is_loopback
+from sandgate.service.keys import (
+    TENANT_HEADER,
+    Authenticator,
+    Principal,
+    UnauthenticatedError,
+    digest,
+)
 
 __all__ = [
     "LEGACY_SESSION_HEADER",
@@ -76,7 +82,6 @@ _PRINCIPAL = "sandgate_principal"
 _LABEL_META = "sandgate/label"
 SANDBOX_META = "sandgate/sandbox"
 """Result ``_meta`` key naming the sandbox a call ran in."""
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 T = TypeVar("T")
 
 
@@ -225,7 +230,7 @@ class McpHttpApp:
         self.server = build_mcp_server(calls, _HttpResolver(), version=version,
                                        instructions=_INSTRUCTIONS)
         security = None
-        if host in _LOOPBACK:
+        if is_loopback(host):
             # A loopback server is reachable from browsers: refuse DNS-rebinding tricks.
             security = TransportSecuritySettings(
                 enable_dns_rebinding_protection=True,

@@ -5,35 +5,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from importlib import metadata
 
 import grpc
 import uvicorn
-from grpc_health.v1 import health, health_pb2
 from opentelemetry.trace import TracerProvider
 
 from gateway.audit import AuditLog
-from gateway.auth import Authenticator
 from gateway.calls import ToolCalls, release_tool_spec
 from gateway.catalog import Allowlist, Catalog
 from gateway.control import GrpcSandboxControl
 from gateway.federation import Federation, load_upstreams
-from gateway.grpc_server import SERVICE_NAME, ToolGatewayServicer, create_server
+from gateway.grpc_server import SERVICE_NAME, STATUS_CODES, ToolGatewayServicer, retry_after
 from gateway.mcp_server import McpHttpApp
 from gateway.ratelimit import RateLimiter
 from gateway.sessions import SandboxControl, SessionBinder
 from gateway.settings import GatewaySettings
 from gateway.telemetry import GatewayMetrics, tracer_for
 from gateway.tools import SandboxToolGroup, default_groups
+from sandgate.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
+from sandgate.service.assembly import GrpcServer, create_grpc_server, serve_until_signal
+from sandgate.service.binding import listen_host
+from sandgate.service.boundary import ErrorBoundary
+from sandgate.service.keys import Authenticator
 
 __all__ = ["RunningGateway", "build_gateway", "build_tool_calls", "serve", "version"]
 
 logger = logging.getLogger(__name__)
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_HTTP_STOP_S = 3.0
+"""How long a stop waits for uvicorn, whose own graceful shutdown takes up to 2 s."""
 
 
 def version() -> str:
@@ -64,10 +68,7 @@ class RunningGateway:
     open: bool
     """True without API keys: the gateway then listens on loopback only."""
     _http: _EmbeddedUvicorn
-    _http_task: asyncio.Task[None]
-    _grpc: grpc.aio.Server
-    _health: health.aio.HealthServicer
-    _audit: AuditLog
+    _grpc: GrpcServer
 
     @property
     def mcp_url(self) -> str:
@@ -80,19 +81,20 @@ class RunningGateway:
 
     async def stop(self, grace: float = 2.0) -> None:
         """Health NOT_SERVING, then stop both listeners, then the background work."""
-        await self._health.enter_graceful_shutdown()
+        await self._grpc.health.enter_graceful_shutdown()  # before either listener stops
         self._http.should_exit = True
-        await self._grpc.stop(grace)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(grace + 1.0):
-                await self._http_task
-        if not self._http_task.done():
-            self._http_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._http_task
-        await self.federation.close()
-        await self.binder.close()
-        self._audit.close()
+        await self._grpc.stop(grace)  # drains gRPC calls, then runs the close callbacks
+
+
+async def _join_http(task: asyncio.Task[None]) -> None:
+    """Wait for uvicorn to finish its graceful exit; cancel it if it takes too long."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_HTTP_STOP_S):
+            await task
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def build_tool_calls(settings: GatewaySettings, control: SandboxControl, *,
@@ -135,14 +137,9 @@ async def build_gateway(settings: GatewaySettings, *, control: SandboxControl | 
         tracer_provider: where spans go; default: the global provider.
         audit: the audit log; default: ``settings.audit_log`` or the ``sandgate.audit`` logger.
     """
-    auth = Authenticator(settings.tenant_keys(), settings.service_keys())
-    host = settings.host
-    if auth.open and host not in _LOOPBACK:
-        logger.warning("no API key configured: the gateway binds 127.0.0.1 instead of %s "
-                       "(set SANDGATE_API_KEYS to listen on other addresses)", host)
-        host = "127.0.0.1"
-    elif auth.open:
-        logger.info("no API key configured: loopback only (%s)", host)
+    auth = settings.authenticator()
+    host = listen_host(settings.host, keyed=not auth.open, server="gateway",
+                       keys_hint="SANDGATE_API_KEYS or BEARER_TOKEN")
     metrics = GatewayMetrics()
     audit = audit or (AuditLog.to_file(settings.audit_log) if settings.audit_log else AuditLog())
     configs = load_upstreams(settings.upstreams_file, settings.upstream_timeout_s) \
@@ -183,22 +180,25 @@ async def _listen_and_serve(settings: GatewaySettings, host: str, auth: Authenti
                 if http_task.done():
                     raise RuntimeError("the MCP HTTP server failed to start; see the log above")
                 await asyncio.sleep(0.005)
-        health_servicer = health.aio.HealthServicer()
-        grpc_server, grpc_port = create_server(
-            f"{host}:{settings.grpc_port}", ToolGatewayServicer(calls, auth, limiter, metrics),
-            health_servicer, max_message_bytes=settings.max_request_bytes)
+        servicer = ToolGatewayServicer(calls, auth, limiter, metrics)
+        grpc_server = await create_grpc_server(
+            f"{host}:{settings.grpc_port}",
+            partial(pb_grpc.add_ToolGatewayServicer_to_server, servicer),
+            boundary=ErrorBoundary(STATUS_CODES, server="gateway", trailers=retry_after),
+            services=[SERVICE_NAME], max_receive_bytes=settings.max_request_bytes)
         await grpc_server.start()
     except BaseException:
         http.should_exit = True
         with contextlib.suppress(Exception):
             await http_task
         raise
-    http_port = sock.getsockname()[1]
-    for name in (SERVICE_NAME, ""):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningGateway(settings, calls, calls.binder, federation, metrics, host, http_port,
-                          grpc_port, auth.open, http, http_task, grpc_server, health_servicer,
-                          audit)
+    # Run once both listeners have stopped, in reverse order: HTTP, upstreams, bindings, audit.
+    grpc_server.close_with(audit.close)
+    grpc_server.close_with(calls.binder.close)
+    grpc_server.close_with(federation.close)
+    grpc_server.close_with(partial(_join_http, http_task))
+    return RunningGateway(settings, calls, calls.binder, federation, metrics, host,
+                          sock.getsockname()[1], grpc_server.port, auth.open, http, grpc_server)
 
 
 async def _check_control_plane(calls: ToolCalls, settings: GatewaySettings) -> None:
@@ -223,9 +223,4 @@ async def serve(settings: GatewaySettings) -> None:
     running = await build_gateway(settings)
     logger.info("gateway: MCP %s, gRPC %s%s", running.mcp_url, running.grpc_address,
                 " (no API key: loopback only)" if running.open else "")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await running.stop()
+    await serve_until_signal(running.stop)

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sandgate.service.keys import ApiKeySettings, parse_pairs
+
 __all__ = ["DEFAULT_TOOL_TEMPLATES", "GatewaySettings"]
 
 DEFAULT_TOOL_TEMPLATES = "base=filesystem,filesystem=filesystem,browser=browser"
@@ -23,17 +25,7 @@ def _alias(name: str, *more: str) -> AliasChoices:
     return AliasChoices(f"SANDGATE_{name}", *more)
 
 
-def _pairs(raw: str, what: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in filter(None, (p.strip() for p in raw.split(","))):
-        left, sep, right = item.partition("=")
-        if not sep or not left.strip() or not right.strip():
-            raise ValueError(f"{what} entry {item!r} must look like name=value")
-        pairs[left.strip()] = right.strip()
-    return pairs
-
-
-class GatewaySettings(BaseSettings):
+class GatewaySettings(BaseSettings, ApiKeySettings):
     """Settings of the tool gateway."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
@@ -105,23 +97,13 @@ class GatewaySettings(BaseSettings):
             raise ValueError("sizes must be between 1 KiB and 1 GiB")
         return value
 
-    def tenant_keys(self) -> dict[str, str]:
-        """API key -> tenant (the service key maps to ``default``)."""
-        keys = _pairs(self.api_keys, "API key")
-        if self.bearer_token:
-            keys[self.bearer_token] = "default"
-        return keys
-
-    def service_keys(self) -> frozenset[str]:
-        return frozenset({self.bearer_token} if self.bearer_token else set())
-
     def control_plane_key(self) -> str:
         return self.sandbox_key or self.bearer_token
 
     def template_routes(self) -> dict[str, str]:
         """Tool group -> template; groups not named keep the default routing."""
-        routes = _pairs(DEFAULT_TOOL_TEMPLATES, "tool template")
-        routes.update(_pairs(self.tool_templates, "tool template"))
+        routes = parse_pairs(DEFAULT_TOOL_TEMPLATES, "tool template", "group=template")
+        routes.update(parse_pairs(self.tool_templates, "tool template", "group=template"))
         return routes
 
     def burst(self) -> int:

@@ -19,7 +19,6 @@ import grpc
 from mcp.server.stdio import stdio_server
 
 from gateway.audit import AuditLog
-from gateway.auth import DEFAULT_TENANT, Principal
 from gateway.calls import Caller, ToolCalls
 from gateway.control import GrpcSandboxControl
 from gateway.federation import Federation, load_upstreams
@@ -32,6 +31,7 @@ from sandbox_svc.server import build_server
 from sandbox_svc.settings import SandboxServiceSettings
 from sandgate.sandbox.v1 import sandbox_service_pb2 as spb
 from sandgate.sandbox.v1 import sandbox_service_pb2_grpc as spb_grpc
+from sandgate.service.keys import DEFAULT_TENANT, Principal
 
 __all__ = ["run_stdio", "serve_stdio"]
 

@@ -6,11 +6,12 @@ SandboxError
  +-- SandboxNotFoundError         unknown id, or another tenant's
  +-- SandboxLimitError            a configured limit is reached
  +-- SandboxStateError            the sandbox is not in a state that allows this
- +-- UnauthenticatedError         missing or unknown credentials
  +-- BackendError                 the isolation backend failed to act
       +-- IsolationUnavailableError  bwrap / cgroups missing: refuse to start
 
-The gRPC servicer maps each class to one status code, in one place.
+The gRPC servicer maps each class to one status code, in one place; missing
+or unknown credentials raise the service kit's ``UnauthenticatedError``
+(sandgate.service.keys), mapped there too.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ __all__ = [
     "SandboxNotFoundError",
     "SandboxStateError",
     "TemplateNotFoundError",
-    "UnauthenticatedError",
 ]
 
 
@@ -61,10 +61,6 @@ class SandboxLimitError(SandboxError):
 
 class SandboxStateError(SandboxError):
     """The sandbox's state does not allow the operation."""
-
-
-class UnauthenticatedError(SandboxError):
-    """The caller presented no valid credentials."""
 
 
 class BackendError(SandboxError):

@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from dataclasses import dataclass
-from wsgiref.simple_server import WSGIServer
+from functools import partial
 
-import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
-from prometheus_client import start_http_server
-
-from sandbox_svc.auth import TenantResolver
 from sandbox_svc.errors import IsolationUnavailableError
 from sandbox_svc.local.backend import LocalBackend
 from sandbox_svc.manager import Limits, SandboxBackend, SandboxManager
 from sandbox_svc.metrics import ControlPlaneMetrics
 from sandbox_svc.registry import SqliteRegistry
-from sandbox_svc.servicer import SandboxServiceServicer
+from sandbox_svc.servicer import STATUS_CODES, SandboxServiceServicer
 from sandbox_svc.settings import SandboxServiceSettings
 from sandbox_svc.templates import load_templates
 from sandgate.sandbox.v1 import sandbox_service_pb2, sandbox_service_pb2_grpc
+from sandgate.service.assembly import (
+    GrpcServer,
+    ListenError,
+    create_grpc_server,
+    serve_until_signal,
+)
+from sandgate.service.binding import listen_host
+from sandgate.service.boundary import ErrorBoundary
+from sandgate.service.metrics import serve_metrics
 
 __all__ = ["RunningService", "build_server", "serve"]
 
@@ -32,23 +33,30 @@ SERVICE_NAME = sandbox_service_pb2.DESCRIPTOR.services_by_name["SandboxService"]
 
 @dataclass
 class RunningService:
-    server: grpc.aio.Server
-    port: int
-    address: str
+    """A started SandboxService: where it listens, its manager and its registry."""
+
+    grpc: GrpcServer
     manager: SandboxManager
-    health: health.aio.HealthServicer
     registry: SqliteRegistry
     settings: SandboxServiceSettings
-    metrics_server: WSGIServer | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound gRPC port."""
+        return self.grpc.port
+
+    @property
+    def address(self) -> str:
+        """``host:port`` of the gRPC server."""
+        return self.grpc.address
 
     async def stop(self, grace: float = 2.0) -> None:
-        await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
-        if self.metrics_server is not None:
-            self.metrics_server.shutdown()
-            self.metrics_server.server_close()
-        await self.manager.stop(delete_all=self.settings.auto_cleanup)
-        self.registry.close()
+        """Health NOT_SERVING, drain, then stop metrics, the manager and the registry.
+
+        The manager deletes every sandbox when ``settings.auto_cleanup`` is set.
+        """
+        logger.info("stopping (auto_cleanup=%s)", self.settings.auto_cleanup)
+        await self.grpc.stop(grace)
 
 
 async def build_server(settings: SandboxServiceSettings,
@@ -67,36 +75,35 @@ async def build_server(settings: SandboxServiceSettings,
     catalog.get(settings.default_template)
     backend = backend or LocalBackend.for_host(settings.state_dir)
     registry = SqliteRegistry(settings.state_dir / "registry.db")
-    tenants = TenantResolver(settings.tenant_keys(), settings.service_keys())
+    auth = settings.authenticator()
     metrics = ControlPlaneMetrics()
     manager = SandboxManager(catalog, registry, backend, Limits(
         max_sandboxes=settings.max_sandboxes, uid_base=settings.uid_base,
         id_prefix=settings.id_prefix, reap_interval_s=settings.reap_interval_s), metrics)
-    await manager.start()
 
-    host = settings.host
-    if tenants.open and host not in ("127.0.0.1", "localhost", "::1"):
-        logger.warning("no API key configured: binding 127.0.0.1 instead of %s "
-                       "(set SANDGATE_API_KEYS or BEARER_TOKEN to listen on other addresses)",
-                       host)
-        host = "127.0.0.1"
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)])
-    sandbox_service_pb2_grpc.add_SandboxServiceServicer_to_server(
-        SandboxServiceServicer(manager, tenants, settings.default_template), server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(f"{host}:{settings.port}")
-    await server.start()
-    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    metrics_server = None
-    if settings.metrics_port:
-        metrics_server, _ = start_http_server(settings.metrics_port, addr=host,
-                                              registry=metrics.registry)
-    return RunningService(server, port, f"{host}:{port}", manager, health_servicer, registry,
-                          settings, metrics_server)
+    host = listen_host(settings.host, keyed=not auth.open, server="sandbox_svc",
+                       keys_hint="SANDGATE_API_KEYS or BEARER_TOKEN")
+    servicer = SandboxServiceServicer(manager, auth, settings.default_template)
+    try:
+        # Bound before the manager starts: a busy port fails before any sandbox starts.
+        server = await create_grpc_server(
+            f"{host}:{settings.port}",
+            partial(sandbox_service_pb2_grpc.add_SandboxServiceServicer_to_server, servicer),
+            boundary=ErrorBoundary(STATUS_CODES, server="sandbox_svc"), services=[SERVICE_NAME])
+    except ListenError:
+        registry.close()
+        raise
+    server.close_with(registry.close)
+    try:
+        await manager.start()
+        server.close_with(partial(manager.stop, delete_all=settings.auto_cleanup))
+        if settings.metrics_port:
+            server.close_with(serve_metrics(metrics.registry, host, settings.metrics_port).close)
+        await server.start()
+    except BaseException:
+        await server.stop(0)
+        raise
+    return RunningService(server, manager, registry, settings)
 
 
 async def serve(settings: SandboxServiceSettings) -> None:
@@ -104,10 +111,4 @@ async def serve(settings: SandboxServiceSettings) -> None:
     running = await build_server(settings)
     logger.info("SandboxService listening on %s (state %s)", running.address,
                 settings.state_dir)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    logger.info("stopping (auto_cleanup=%s)", settings.auto_cleanup)
-    await running.stop()
+    await serve_until_signal(running.stop)

@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sandgate.service.keys import ApiKeySettings
+
 __all__ = ["SandboxServiceSettings", "default_state_dir"]
 
 
@@ -27,7 +29,7 @@ def _alias(name: str, *seed: str) -> AliasChoices:
     return AliasChoices(f"SANDGATE_{name}", *seed)
 
 
-class SandboxServiceSettings(BaseSettings):
+class SandboxServiceSettings(BaseSettings, ApiKeySettings):
     """Settings of the control plane, with AgentScope-compatible aliases."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
@@ -81,22 +83,6 @@ class SandboxServiceSettings(BaseSettings):
         if not 1 <= value <= 10_000:
             raise ValueError("max_sandboxes must be in [1, 10000]")
         return value
-
-    def tenant_keys(self) -> dict[str, str]:
-        """API key -> tenant."""
-        keys: dict[str, str] = {}
-        for pair in filter(None, (p.strip() for p in self.api_keys.split(","))):
-            key, sep, tenant = pair.partition("=")
-            if not sep or not key or not tenant:
-                raise ValueError(f"API key entry {pair!r} must look like key=tenant")
-            keys[key] = tenant
-        if self.bearer_token:
-            keys[self.bearer_token] = "default"
-        return keys
-
-    def service_keys(self) -> frozenset[str]:
-        """Keys that may act for another tenant (x-sandgate-tenant metadata)."""
-        return frozenset({self.bearer_token} if self.bearer_token else set())
 
     @classmethod
     def load(cls, env_file: Path | None = None) -> SandboxServiceSettings:

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from sandbox_svc.errors import InvalidRequestError, TemplateNotFoundError
+from sandbox_svc.pod_settings import PodSettings, parse_pod_settings
 
 __all__ = [
     "BUILTIN_TEMPLATES",
@@ -90,6 +91,9 @@ class Template:
     rootfs: str | None = None
     """A directory tree used instead of the host's system paths (read-only)."""
     labels: Mapping[str, str] = field(default_factory=dict)
+    kubernetes: PodSettings = field(default_factory=PodSettings)
+    """What the template's Pods get on Kubernetes (``kubernetes:`` block; see
+    sandbox_svc/pod_settings.py); the local backend ignores it."""
 
     def allow_rules(self) -> list[AllowRule]:
         return [parse_allow(entry) for entry in self.allow]
@@ -126,6 +130,7 @@ class Template:
             raise InvalidRequestError(
                 f"template {self.name!r}: rootfs {self.rootfs!r} has no usr/ directory"
             )
+        self.kubernetes.validate(self.name)
 
 
 BUILTIN_TEMPLATES: tuple[Template, ...] = (
@@ -191,6 +196,8 @@ def _template_from_mapping(raw: Mapping[str, Any]) -> Template:
     for key in ("tool_groups", "allow"):
         if key in values:
             values[key] = tuple(values[key])
+    if "kubernetes" in values:
+        values["kubernetes"] = parse_pod_settings(str(values.get("name")), values["kubernetes"])
     try:
         return Template(**values)
     except TypeError as exc:

@@ -22,8 +22,8 @@ import asyncio
 import gc
 import logging
 import os
-import signal
 import sys
+from functools import partial
 from pathlib import Path
 
 __all__ = ["main"]
@@ -97,11 +97,13 @@ def _take_token(token_file: Path | None) -> str:
 
 
 async def _serve(args: argparse.Namespace, token: str) -> int:
+    from sandgate.service.assembly import ListenError, serve_until_signal
+
     from .browser import BrowserSession, BrowserSettings, BrowserUnavailableError
     from .kernel import KernelSession
     from .limits import Limits
     from .paths import Workspace
-    from .server import build_server, new_health_servicer
+    from .server import build_server
 
     limits = Limits()
     kernel = KernelSession(
@@ -117,35 +119,29 @@ async def _serve(args: argparse.Namespace, token: str) -> int:
         except (BrowserUnavailableError, TimeoutError) as exc:  # serve; the first call retries
             reason = str(exc) or f"it took over {_BROWSER_WARM_WAIT_S:g} s"
             logger.warning("browser not started before serving: %s", reason)
-    health = new_health_servicer()
     try:
-        server, address = await build_server(
+        server = await build_server(
             workspace=args.workspace,
             token=token,
             listen=args.listen,
             kernel=kernel,
             limits=limits,
-            health=health,
             oom_file=args.oom_file,
             browser=browser,
         )
-    except RuntimeError as exc:  # grpc's way of saying the address cannot be bound
-        print(f"sandboxd: cannot listen on {args.listen}: {exc}", file=sys.stderr)
+    except ListenError as exc:
+        print(f"sandboxd: {exc}", file=sys.stderr)
         await browser.shutdown()
         return 1
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    # Run after the server has stopped, in reverse order: the kernel, then the browser.
+    server.close_with(browser.shutdown)
+    server.close_with(kernel.shutdown)
     gc.freeze()  # start-up objects live forever: keep them out of future collections
     gc.enable()
-    logger.info("serving on %s (workspace %s, pid %d)", address, args.workspace, os.getpid())
-    await stop.wait()
-    logger.info("stopping: health NOT_SERVING, draining calls for up to %gs", _STOP_GRACE_S)
-    await health.enter_graceful_shutdown()
-    await server.stop(_STOP_GRACE_S)
-    await kernel.shutdown()
-    await browser.shutdown()
+    logger.info(
+        "serving on %s (workspace %s, pid %d)", server.address, args.workspace, os.getpid()
+    )
+    await serve_until_signal(partial(server.stop, _STOP_GRACE_S))
     logger.info("stopped")
     return 0
 

@@ -1,19 +1,20 @@
-"""The sandboxd gRPC server: runtime service, health, reflection, token check."""
+"""The sandboxd gRPC server: runtime service, health, reflection, token check.
+
+Assembled by the service kit (sandgate.service): its error boundary answers
+domain errors by ``STATUS_CODES`` and refuses calls without the sandbox's
+token, except health probes (a health answer reveals nothing).
+"""
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
-
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
 
 from sandgate.sandbox.v1 import runtime_service_pb2 as pb
 from sandgate.sandbox.v1 import runtime_service_pb2_grpc as pb_grpc
+from sandgate.service.assembly import GrpcServer, create_grpc_server
+from sandgate.service.boundary import ErrorBoundary
+from sandgate.service.keys import Authenticator
 
 from .browser import BrowserSession
 from .exec import CommandRunner
@@ -22,89 +23,13 @@ from .kernel import KernelSession
 from .limits import Limits
 from .oom import OomCounter
 from .paths import Workspace
-from .servicer import SandboxRuntimeServicer
+from .servicer import STATUS_CODES, SandboxRuntimeServicer
 
-__all__ = [
-    "RUNTIME_SERVICE",
-    "BearerTokenInterceptor",
-    "HealthReporter",
-    "build_server",
-    "new_health_servicer",
-]
+__all__ = ["RUNTIME_SERVICE", "build_server"]
 
 RUNTIME_SERVICE: str = pb.DESCRIPTOR.services_by_name["SandboxRuntime"].full_name
-_OPEN_METHOD_PREFIXES = ("/grpc.health.v1.Health/",)
+_OPEN_METHODS = ("/grpc.health.v1.Health/",)
 """Probes need no token: a health answer reveals nothing."""
-
-Handler = Any
-"""grpc.RpcMethodHandler (grpc ships no types)."""
-
-
-class BearerTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is Any
-    """Requires ``authorization: Bearer <token>`` (compared in constant time)."""
-
-    def __init__(self, token: str) -> None:
-        if not token:
-            raise ValueError("an empty token would let anyone in")
-        self._token = token.encode()
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(_OPEN_METHOD_PREFIXES):
-            return handler
-        if self._authorized(handler_call_details.invocation_metadata or ()):
-            return handler
-        return _denied(handler)
-
-    def _authorized(self, metadata: Any) -> bool:
-        for key, value in metadata:
-            if key != "authorization":
-                continue
-            raw = value if isinstance(value, bytes) else str(value).encode()
-            scheme, _, presented = raw.strip().partition(b" ")
-            if scheme.lower() == b"bearer" and hmac.compare_digest(presented.strip(), self._token):
-                return True
-        return False
-
-
-_DENIED = "missing or invalid token; send the metadata 'authorization: Bearer <sandbox token>'"
-
-
-async def _deny(request: object, context: grpc.aio.ServicerContext) -> None:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, _DENIED)
-
-
-def _denied(handler: Handler) -> Handler:
-    """A handler of the same shape as ``handler`` that answers UNAUTHENTICATED."""
-    factory = {
-        (False, False): grpc.unary_unary_rpc_method_handler,
-        (False, True): grpc.unary_stream_rpc_method_handler,
-        (True, False): grpc.stream_unary_rpc_method_handler,
-        (True, True): grpc.stream_stream_rpc_method_handler,
-    }[(handler.request_streaming, handler.response_streaming)]
-    return factory(
-        _deny,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
-
-
-class HealthReporter(Protocol):
-    """What sandboxd needs of a grpc.health.v1 servicer."""
-
-    async def set(self, service: str, status: int) -> None: ...
-
-    async def enter_graceful_shutdown(self) -> None: ...
-
-
-def new_health_servicer() -> HealthReporter:
-    """A grpc.health.v1 servicer for asyncio servers."""
-    servicer: HealthReporter = health_aio.HealthServicer()
-    return servicer
 
 
 async def build_server(
@@ -114,21 +39,19 @@ async def build_server(
     listen: str,
     kernel: KernelSession,
     limits: Limits | None = None,
-    health: HealthReporter | None = None,
     oom_file: Path | None = None,
     browser: BrowserSession | None = None,
-) -> tuple[grpc.aio.Server, str]:
+) -> GrpcServer:
     """Build and start the sandboxd server.
 
     Args:
         workspace: The directory every path is confined to.
-        token: The sandbox's own token; every call but health checks must send it.
+        token: The sandbox's own token; every call but health checks must send it
+            as ``authorization: Bearer <token>``.
         listen: ``unix:/path/to.sock``, or ``HOST:PORT`` (port 0 picks one).
         kernel: The Python kernel; the caller owns it and shuts it down after
-            stopping the server.
+            stopping the server (e.g. with ``server.close_with(kernel.shutdown)``).
         limits: Server limits (defaults: ``Limits()``).
-        health: A servicer from ``new_health_servicer()`` when the caller wants
-            to flip it to NOT_SERVING on shutdown; one is made otherwise.
         oom_file: The sandbox cgroup's file with an ``oom_kill N`` line, so
             that Exec reports commands killed for memory.
         browser: The sandbox's browser session; the caller owns it and shuts
@@ -136,49 +59,37 @@ async def build_server(
             answers UNAVAILABLE.
 
     Returns:
-        The started server and the address it is bound to (with the real port).
+        The started server; its ``address`` has the real port, and ``stop()``
+        turns health NOT_SERVING before draining calls.
 
     Raises:
-        RuntimeError: the address cannot be bound.
+        ValueError: the token is empty.
+        ListenError: the address cannot be bound.
     """
+    if not token:
+        raise ValueError("an empty token would let anyone in")
     limits = limits or Limits()
     ws = Workspace(workspace)
-    server = grpc.aio.server(
-        interceptors=[BearerTokenInterceptor(token)],
-        options=[
-            ("grpc.max_receive_message_length", limits.max_message_bytes),
-            ("grpc.max_send_message_length", limits.max_message_bytes),
-            ("grpc.so_reuseport", 0),
-        ],
-    )
     servicer = SandboxRuntimeServicer(
         files=WorkspaceFiles(ws, limits),
         commands=CommandRunner(ws, limits, oom=OomCounter(oom_file)),
         kernel=kernel,
         browser=browser,
     )
-    pb_grpc.add_SandboxRuntimeServicer_to_server(servicer, server)
-    health = health if health is not None else new_health_servicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    reflection.enable_server_reflection(
-        [
-            RUNTIME_SERVICE,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ],
-        server,
+    tokens = Authenticator({token: "sandbox"}, credential="sandbox token")
+    boundary = ErrorBoundary(
+        STATUS_CODES,
+        server="sandboxd",
+        authenticate=tokens.authenticate_metadata,
+        open_methods=_OPEN_METHODS,
     )
-    port = server.add_insecure_port(listen)
-    if not port:
-        raise RuntimeError(f"cannot listen on {listen}")
+    server = await create_grpc_server(
+        listen,
+        partial(pb_grpc.add_SandboxRuntimeServicer_to_server, servicer),
+        boundary=boundary,
+        services=[RUNTIME_SERVICE],
+        max_receive_bytes=limits.max_message_bytes,
+        max_send_bytes=limits.max_message_bytes,
+    )
     await server.start()
-    for service in ("", RUNTIME_SERVICE):
-        await health.set(service, health_pb2.HealthCheckResponse.SERVING)
-    return server, _bound_address(listen, port)
-
-
-def _bound_address(listen: str, port: int) -> str:
-    if listen.startswith("unix:"):
-        return listen
-    host, _, _ = listen.rpartition(":")
-    return f"{host}:{port}"
+    return server

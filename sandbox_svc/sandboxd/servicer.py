@@ -1,25 +1,24 @@
 """gRPC face of sandboxd: proto <-> domain, and the one error mapping.
 
 Handlers translate requests into domain calls and domain values into protos;
-they hold no logic. ``_STATUS`` is the only place where domain errors become
-gRPC status codes, and ``_StatusBoundary`` the only place that answers any
-other exception: it is logged with a short request id and answered as
-INTERNAL with that id, never with a stack trace or its message.
+they hold no logic. ``STATUS_CODES`` is the only place where domain errors
+become gRPC status codes; the server's error boundary (sandgate.service.boundary)
+applies it to every handler and answers any other exception as INTERNAL with a
+short request id, never with a stack trace or its message.
 """
 
 from __future__ import annotations
 
-import logging
-import secrets
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from types import TracebackType
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from sandgate.sandbox.v1 import runtime_service_pb2 as pb
+from sandgate.service.boundary import StatusTable
+from sandgate.service.keys import UnauthenticatedError
 
 from .browser import (
     BrowserContent,
@@ -36,7 +35,6 @@ from .errors import (
     PathAlreadyExistsError,
     PathNotFoundError,
     PathStateError,
-    SandboxdError,
     TimeoutExceededError,
 )
 from .exec import CommandRunner, CommandSpec, ExitEvent, StreamName
@@ -44,11 +42,9 @@ from .fileinfo import FileInfo, FileKind
 from .files import TextEdit, WorkspaceFiles
 from .kernel import CellResult, CellStatus, CodeError, KernelSession, RichOutput, StreamText
 
-__all__ = ["SandboxRuntimeServicer", "status_for"]
+__all__ = ["STATUS_CODES", "SandboxRuntimeServicer"]
 
-logger = logging.getLogger(__name__)
-
-_STATUS: dict[type[SandboxdError], grpc.StatusCode] = {
+STATUS_CODES: StatusTable = {
     InvalidInputError: grpc.StatusCode.INVALID_ARGUMENT,
     PathNotFoundError: grpc.StatusCode.NOT_FOUND,
     PathAlreadyExistsError: grpc.StatusCode.ALREADY_EXISTS,
@@ -58,7 +54,9 @@ _STATUS: dict[type[SandboxdError], grpc.StatusCode] = {
     TimeoutExceededError: grpc.StatusCode.DEADLINE_EXCEEDED,
     KernelUnavailableError: grpc.StatusCode.UNAVAILABLE,
     BrowserUnavailableError: grpc.StatusCode.UNAVAILABLE,
+    UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
 }
+"""Domain error -> status of SandboxRuntime (each RPC's comment lists them)."""
 
 _STREAM = {StreamName.STDOUT: pb.OUTPUT_STREAM_STDOUT, StreamName.STDERR: pb.OUTPUT_STREAM_STDERR}
 _FILE_TYPE = {
@@ -72,40 +70,6 @@ _CELL_STATUS = {
     CellStatus.ERROR: pb.CELL_STATUS_ERROR,
     CellStatus.KERNEL_RESTARTED: pb.CELL_STATUS_KERNEL_RESTARTED,
 }
-
-
-def status_for(exc: SandboxdError) -> grpc.StatusCode:
-    """The status code of a domain error (its nearest mapped ancestor)."""
-    for cls in type(exc).__mro__:
-        if cls in _STATUS:
-            return _STATUS[cls]
-    return grpc.StatusCode.INTERNAL
-
-
-class _StatusBoundary:
-    """Turns an exception escaping a handler into the call's status."""
-
-    def __init__(self, context: grpc.aio.ServicerContext, method: str) -> None:
-        self._context = context
-        self._method = method
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        # Returns None: never swallows; aborting raises the status instead.
-        if exc is None or not isinstance(exc, Exception) or isinstance(exc, grpc.aio.AbortError):
-            return
-        if isinstance(exc, SandboxdError):
-            code, details = status_for(exc), str(exc)
-        else:
-            request_id = secrets.token_hex(4)
-            logger.error("%s failed (request id %s)", self._method, request_id, exc_info=exc)
-            code = grpc.StatusCode.INTERNAL
-            details = f"internal error in sandboxd (request id {request_id})"
-        await self._context.abort(code, details)
 
 
 class SandboxRuntimeServicer:
@@ -139,7 +103,7 @@ class SandboxRuntimeServicer:
             timeout_s=_seconds(request.timeout) if request.HasField("timeout") else None,
             max_output_bytes=request.max_output_bytes,
         )
-        async with _StatusBoundary(context, "Exec"), aclosing(self._commands.run(spec)) as events:
+        async with aclosing(self._commands.run(spec)) as events:
             async for event in events:
                 if isinstance(event, ExitEvent):
                     yield pb.ExecResponse(
@@ -161,7 +125,7 @@ class SandboxRuntimeServicer:
     ) -> AsyncGenerator[pb.RunCodeResponse, None]:
         timeout = _seconds(request.timeout) if request.HasField("timeout") else None
         cell = self._kernel.run(request.code, timeout_s=timeout)
-        async with _StatusBoundary(context, "RunCode"), aclosing(cell) as events:
+        async with aclosing(cell) as events:
             async for event in events:
                 if isinstance(event, StreamText):
                     yield pb.RunCodeResponse(
@@ -191,7 +155,7 @@ class SandboxRuntimeServicer:
         self, request: pb.ReadFileRequest, context: grpc.aio.ServicerContext
     ) -> AsyncGenerator[pb.ReadFileResponse, None]:
         chunks = self._files.read(request.path, offset=request.offset, limit=request.limit)
-        async with _StatusBoundary(context, "ReadFile"), aclosing(chunks) as events:
+        async with aclosing(chunks) as events:
             async for chunk in events:
                 if chunk.info is None:
                     yield pb.ReadFileResponse(data=chunk.data)
@@ -203,105 +167,96 @@ class SandboxRuntimeServicer:
         request_iterator: AsyncIterator[pb.WriteFileRequest],
         context: grpc.aio.ServicerContext,
     ) -> pb.WriteFileResponse:
-        async with _StatusBoundary(context, "WriteFile"):
-            first = await anext(request_iterator, None)
-            if first is None or first.WhichOneof("part") != "header":
-                raise InvalidInputError(
-                    "the first WriteFile message must be a header naming the path; "
-                    "data chunks follow it"
-                )
-            header = first.header
-            info = await self._files.write(
-                header.path,
-                _data_chunks(request_iterator),
-                mode=header.mode,
-                append=header.append,
-                make_parents=header.make_parents,
+        first = await anext(request_iterator, None)
+        if first is None or first.WhichOneof("part") != "header":
+            raise InvalidInputError(
+                "the first WriteFile message must be a header naming the path; "
+                "data chunks follow it"
             )
-            return pb.WriteFileResponse(info=_file_info(info))
+        header = first.header
+        info = await self._files.write(
+            header.path,
+            _data_chunks(request_iterator),
+            mode=header.mode,
+            append=header.append,
+            make_parents=header.make_parents,
+        )
+        return pb.WriteFileResponse(info=_file_info(info))
 
     async def ListDirectory(
         self,
         request: pb.ListDirectoryRequest,
         context: grpc.aio.ServicerContext,
     ) -> pb.ListDirectoryResponse:
-        async with _StatusBoundary(context, "ListDirectory"):
-            listing = await self._files.list_directory(request.path, depth=request.depth)
-            return pb.ListDirectoryResponse(
-                entries=[_file_info(e) for e in listing.entries], truncated=listing.truncated
-            )
+        listing = await self._files.list_directory(request.path, depth=request.depth)
+        return pb.ListDirectoryResponse(
+            entries=[_file_info(e) for e in listing.entries], truncated=listing.truncated
+        )
 
     async def StatFile(
         self, request: pb.StatFileRequest, context: grpc.aio.ServicerContext
     ) -> pb.StatFileResponse:
-        async with _StatusBoundary(context, "StatFile"):
-            return pb.StatFileResponse(info=_file_info(await self._files.stat(request.path)))
+        return pb.StatFileResponse(info=_file_info(await self._files.stat(request.path)))
 
     async def MakeDirectory(
         self,
         request: pb.MakeDirectoryRequest,
         context: grpc.aio.ServicerContext,
     ) -> pb.MakeDirectoryResponse:
-        async with _StatusBoundary(context, "MakeDirectory"):
-            info = await self._files.make_directory(request.path, parents=request.parents)
-            return pb.MakeDirectoryResponse(info=_file_info(info))
+        info = await self._files.make_directory(request.path, parents=request.parents)
+        return pb.MakeDirectoryResponse(info=_file_info(info))
 
     async def MoveFile(
         self, request: pb.MoveFileRequest, context: grpc.aio.ServicerContext
     ) -> pb.MoveFileResponse:
-        async with _StatusBoundary(context, "MoveFile"):
-            info = await self._files.move(
-                request.source, request.destination, overwrite=request.overwrite
-            )
-            return pb.MoveFileResponse(info=_file_info(info))
+        info = await self._files.move(
+            request.source, request.destination, overwrite=request.overwrite
+        )
+        return pb.MoveFileResponse(info=_file_info(info))
 
     async def RemoveFile(
         self,
         request: pb.RemoveFileRequest,
         context: grpc.aio.ServicerContext,
     ) -> pb.RemoveFileResponse:
-        async with _StatusBoundary(context, "RemoveFile"):
-            await self._files.remove(request.path, recursive=request.recursive)
-            return pb.RemoveFileResponse()
+        await self._files.remove(request.path, recursive=request.recursive)
+        return pb.RemoveFileResponse()
 
     async def EditFile(
         self, request: pb.EditFileRequest, context: grpc.aio.ServicerContext
     ) -> pb.EditFileResponse:
-        async with _StatusBoundary(context, "EditFile"):
-            edits = [TextEdit(old_text=e.old_text, new_text=e.new_text) for e in request.edits]
-            result = await self._files.edit(request.path, edits, dry_run=request.dry_run)
-            return pb.EditFileResponse(diff=result.diff, info=_file_info(result.info))
+        edits = [TextEdit(old_text=e.old_text, new_text=e.new_text) for e in request.edits]
+        result = await self._files.edit(request.path, edits, dry_run=request.dry_run)
+        return pb.EditFileResponse(diff=result.diff, info=_file_info(result.info))
 
     async def SearchFiles(
         self,
         request: pb.SearchFilesRequest,
         context: grpc.aio.ServicerContext,
     ) -> pb.SearchFilesResponse:
-        async with _StatusBoundary(context, "SearchFiles"):
-            result = await self._files.search(
-                request.path,
-                request.pattern,
-                exclude_patterns=list(request.exclude_patterns),
-                max_results=request.max_results,
-            )
-            return pb.SearchFilesResponse(paths=result.paths, truncated=result.truncated)
+        result = await self._files.search(
+            request.path,
+            request.pattern,
+            exclude_patterns=list(request.exclude_patterns),
+            max_results=request.max_results,
+        )
+        return pb.SearchFilesResponse(paths=result.paths, truncated=result.truncated)
 
     async def BrowserAction(
         self,
         request: pb.BrowserActionRequest,
         context: grpc.aio.ServicerContext,
     ) -> pb.BrowserActionResponse:
-        async with _StatusBoundary(context, "BrowserAction"):
-            if self._browser is None:
-                raise BrowserUnavailableError("this sandbox has no browser")
-            result = await self._browser.call(
-                request.tool,
-                parse_arguments(request.arguments_json),
-                timeout_s=_seconds(request.timeout) if request.HasField("timeout") else None,
-            )
-            return pb.BrowserActionResponse(
-                content=[_browser_content(c) for c in result.content], is_error=result.is_error
-            )
+        if self._browser is None:
+            raise BrowserUnavailableError("this sandbox has no browser")
+        result = await self._browser.call(
+            request.tool,
+            parse_arguments(request.arguments_json),
+            timeout_s=_seconds(request.timeout) if request.HasField("timeout") else None,
+        )
+        return pb.BrowserActionResponse(
+            content=[_browser_content(c) for c in result.content], is_error=result.is_error
+        )
 
 
 async def _data_chunks(

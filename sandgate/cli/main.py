@@ -3,6 +3,7 @@
     sandgate up                         start every Sandgate service in the foreground
     sandgate mcp [--session ID]         serve the sandbox tools as MCP over stdio (for IDEs)
     sandgate sandbox-server [--config]  run only the sandbox control plane
+    sandgate gateway-server [--config]  run only the tool gateway (MCP and ToolGateway gRPC)
     sandgate agent-server --app mod:app serve an AgentApp (/process on 8090, gRPC on 8003)
     sandgate agent-worker --app mod:app run the app's Celery task worker
     sandgate sandbox create|ls|exec|rm|pause|resume
@@ -55,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     server = sub.add_parser("sandbox-server", help="run only SandboxService (control plane)")
     server.add_argument("--config", type=Path, help="env file (SANDGATE_* or AgentScope keys "
                         "such as PORT, POOL_SIZE, DEFAULT_SANDBOX_TYPE, BEARER_TOKEN)")
+
+    gateway = sub.add_parser("gateway-server",
+                             help="run only the tool gateway (MCP HTTP and ToolGateway gRPC)")
+    gateway.add_argument("--config", type=Path, help="env file with SANDGATE_* keys")
 
     from agent_svc.__main__ import add_arguments as add_agent_arguments
 
@@ -171,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             from sandbox_svc.__main__ import main as server_main
 
             return server_main(["--config", str(args.config)] if args.config else [])
+        if args.command == "gateway-server":
+            from gateway.__main__ import main as gateway_main
+
+            return gateway_main(["--config", str(args.config)] if args.config else [])
         if args.command == "sandbox":
             return asyncio.run(_sandbox_command(args))
         if args.command == "bench":

@@ -7,17 +7,16 @@ configuration for MCP clients.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import secrets
-import signal
 from pathlib import Path
 
 from gateway.server import build_gateway
 from gateway.settings import GatewaySettings
 from sandbox_svc.server import build_server
 from sandbox_svc.settings import SandboxServiceSettings
+from sandgate.service.assembly import serve_until_signal
 
 __all__ = ["client_config_lines", "run_up"]
 
@@ -94,12 +93,11 @@ async def run_up(config: Path | None) -> int:
     _say("")
     _say("  Ctrl-C stops Sandgate" + (" and deletes its sandboxes" if settings.auto_cleanup
                                       else " (sandboxes kept: AUTO_CLEANUP=false)"))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    _say("sandgate: stopping")
-    await gateway.stop()
-    await running.stop()
+
+    async def stop() -> None:
+        _say("sandgate: stopping")
+        await gateway.stop()
+        await running.stop()
+
+    await serve_until_signal(stop)
     return 0

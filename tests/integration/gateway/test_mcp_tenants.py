@@ -6,8 +6,8 @@ import anyio
 import httpx2
 import mcp_types as types
 
-from gateway.auth import TENANT_HEADER
 from sandbox_svc.server import RunningService
+from sandgate.service.keys import TENANT_HEADER
 
 from .conftest import SERVICE_KEY, mcp_client, run_gateway
 

@@ -60,14 +60,14 @@ async def serve(
     sock_dir: Path, workspace: Path, name: str, browser: BrowserSession | None
 ) -> AsyncIterator[Daemon]:
     kernel = KernelSession(workspace=workspace, limits=Limits())
-    server, address = await build_server(
+    server = await build_server(
         workspace=workspace,
         token=TOKEN,
         listen=f"unix:{sock_dir}/{name}.sock",
         kernel=kernel,
         browser=browser,
     )
-    channel = grpc.aio.insecure_channel(address)
+    channel = grpc.aio.insecure_channel(server.address)
     try:
         yield Daemon(pb_grpc.SandboxRuntimeStub(channel), workspace)
     finally:

@@ -57,7 +57,7 @@ async def daemon(tmp_path: Path, kernel_class: type[KernelSession]) -> AsyncIter
     (tmp_path / "memory.events").write_text("oom 0\noom_kill 0\n")
     sock_dir = Path(tempfile.mkdtemp(prefix="sgd-"))  # AF_UNIX paths stay short
     kernel = kernel_class(workspace=workspace, limits=LIMITS)
-    server, address = await build_server(
+    server = await build_server(
         workspace=workspace,
         token=TOKEN,
         listen=f"unix:{sock_dir}/sandboxd.sock",
@@ -65,7 +65,7 @@ async def daemon(tmp_path: Path, kernel_class: type[KernelSession]) -> AsyncIter
         limits=LIMITS,
         oom_file=tmp_path / "memory.events",
     )
-    channel = grpc.aio.insecure_channel(address)
+    channel = grpc.aio.insecure_channel(server.address)
     try:
         yield Daemon(pb_grpc.SandboxRuntimeStub(channel), channel, workspace)
     finally:

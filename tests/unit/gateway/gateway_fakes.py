@@ -9,13 +9,13 @@ from typing import Any
 import grpc
 
 from gateway.audit import AuditLog
-from gateway.auth import Principal
 from gateway.calls import Caller, ToolCalls, release_tool_spec
 from gateway.catalog import Allowlist, Catalog, ToolSpec
 from gateway.federation import Federation
 from gateway.results import TextBlock, ToolResult
 from gateway.sessions import ControlPlaneInfo, Lease, SandboxHandle, SessionBinder, SessionKey
 from gateway.telemetry import GatewayMetrics, tracer_for
+from sandgate.service.keys import Principal
 
 NOWHERE = "unix:///nonexistent/sandgate-test.sock"
 """A sandboxd address nothing listens on: channels open lazily, health checks fail."""

@@ -35,7 +35,7 @@ def test_environment_configures_keys_routes_allowlists_and_limits(
 
 
 def test_a_malformed_key_entry_says_how_it_should_look() -> None:
-    with pytest.raises(ValueError, match="name=value"):
+    with pytest.raises(ValueError, match="key=tenant"):
         GatewaySettings(api_keys="just-a-key").tenant_keys()
 
 

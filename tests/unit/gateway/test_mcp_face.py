@@ -11,11 +11,11 @@ from gateway_fakes import FakeControl, build_calls, caller
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from gateway.auth import Principal
 from gateway.calls import Caller
 from gateway.errors import SessionKeyError
 from gateway.mcp_server import SANDBOX_META, Context, build_mcp_server, session_for, to_mcp_result
 from gateway.results import ImageBlock, ResourceBlock, TextBlock, ToolResult
+from sandgate.service.keys import Principal
 
 KEYED = Principal("acme", "abc123")
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -160,7 +161,8 @@ async def test_a_background_process_with_redirected_output_keeps_running(
     try:
         assert not process_gone(pid)
     finally:
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 async def test_a_command_killed_while_the_oom_counter_grew_is_reported_out_of_memory(

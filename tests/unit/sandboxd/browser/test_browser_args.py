@@ -15,7 +15,8 @@ from sandbox_svc.sandboxd.browser import (
 )
 from sandbox_svc.sandboxd.browser.args import Args
 from sandbox_svc.sandboxd.browser.settings import CHROMIUM_ARGS, DISABLED_FEATURES
-from sandbox_svc.sandboxd.servicer import status_for
+from sandbox_svc.sandboxd.servicer import STATUS_CODES
+from sandgate.service.boundary import status_for
 
 
 def test_empty_arguments_json_means_no_arguments() -> None:
@@ -77,7 +78,7 @@ def test_lenient_forms_are_accepted() -> None:
 def test_browser_errors_map_to_the_statuses_browser_action_documents(
     error: Exception, code: grpc.StatusCode
 ) -> None:
-    assert status_for(error) == code  # type: ignore[arg-type]
+    assert status_for(STATUS_CODES, error) == code
 
 
 def test_our_disabled_features_keep_every_feature_playwright_disables() -> None:
