@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx2 as httpx
+from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -233,3 +236,28 @@ async def test_each_run_is_a_span_that_continues_the_callers_trace(tmp_path: Pat
     assert ok.attributes["sandgate.run_status"] == "completed"
     assert failed.attributes["sandgate.run_status"] == "failed"
     assert failed.status.status_code.name == "ERROR"
+
+
+async def test_a_fastapi_lifespan_and_app_state_work_as_in_the_seed(tmp_path: Path) -> None:
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.greeting = "hello from lifespan"
+        events.append("started")
+        yield
+        events.append("stopped")
+
+    app = AgentApp(app_name="Lifespan", lifespan=lifespan)
+
+    @app.query(framework="sandgate")
+    async def query(self: AgentApp, msgs: list[object], request: object = None,
+                    **kwargs: object) -> AsyncIterator[str]:
+        yield self.state.greeting
+
+    async with serving(app, tmp_path) as server, httpx.AsyncClient() as client:
+        reply = await client.post(f"{server.http_url}/process",
+                                  json=_ask("hi", stream=False))
+        assert events == ["started"]
+    assert reply.json()["output"][0]["content"][0]["text"] == "hello from lifespan"
+    assert events == ["started", "stopped"]
