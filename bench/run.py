@@ -22,6 +22,7 @@ from pathlib import Path
 import grpc
 
 from bench.agent import run_agent_bench
+from bench.agent_turn import run_agent_turn_bench
 from bench.gateway import run_gateway_bench
 from sandbox_svc.local.backend import LocalBackend
 from sandbox_svc.local.bwrap import SandboxLayout, bwrap_argv
@@ -39,6 +40,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "python_cell_ms_p50": ("<=", 10.0), "idle_sandbox_pss_mb": ("<=", 40.0),
     "browser_nav_snapshot_ms_p50": ("<=", 80.0), "browser_warm_acquire_ms_p50": ("<=", 20.0),
     "mcp_call_over_floor": ("<=", 2.0), "calls_per_s_c32": (">=", 300.0),
+    "process_rps_c16": (">=", 500.0), "process_first_event_ms_p50": ("<=", 10.0),
 }
 """The issues' targets on 2 cores."""
 
@@ -234,6 +236,7 @@ async def run(quick: bool) -> dict[str, object]:
 
     results.update(await run_gateway_bench(quick))
     results.update(await run_agent_bench(quick))
+    results.update(await run_agent_turn_bench(quick))
     results["cold_start_over_bwrap_floor"] = round(
         float(results["cold_start_ms_p50"]) / float(results["bwrap_floor_ms_p50"]), 1)  # type: ignore[arg-type]
     results["targets"] = {k: f"{op} {bound:g}" for k, (op, bound) in TARGETS.items()}

@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 # give networked templates filtered egress; chromium is the browser template's
 # browser; Debian's python3 builds the venv because the sandbox must be able to
 # read the interpreter (a pyenv under /root is not readable by the unprivileged
-# sandbox uid); node/npm provide buf for proto lint.
+# sandbox uid); node/npm provide buf for proto lint; redis-server backs the agent
+# service's Redis backends and Celery tasks in the tests (and in production).
 need_pkgs=()
 command -v bwrap >/dev/null || need_pkgs+=(bubblewrap)
 command -v setpriv >/dev/null && command -v nsenter >/dev/null || need_pkgs+=(util-linux)
@@ -21,6 +22,7 @@ command -v nft >/dev/null || [ -x /usr/sbin/nft ] || need_pkgs+=(nftables)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || need_pkgs+=(python3-venv)
 [ -f /usr/include/python3.11/Python.h ] || [ -n "$(ls /usr/include/python3*/Python.h 2>/dev/null)" ] || need_pkgs+=(python3-dev)
 command -v npm >/dev/null || need_pkgs+=(nodejs npm)
+command -v redis-server >/dev/null || need_pkgs+=(redis-server)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

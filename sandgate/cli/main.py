@@ -4,6 +4,8 @@
     sandgate mcp [--session ID]         serve the sandbox tools as MCP over stdio (for IDEs)
     sandgate sandbox-server [--config]  run only the sandbox control plane
     sandgate gateway-server [--config]  run only the tool gateway (MCP and ToolGateway gRPC)
+    sandgate agent-server --app mod:app serve an AgentApp (/process on 8090, gRPC on 8003)
+    sandgate agent-worker --app mod:app run the app's Celery task worker
     sandgate sandbox create|ls|exec|rm|pause|resume
     sandgate bench                      print the benchmark JSON
     sandgate deploy --overlay kind|ack|acs [--image-registry REG] [--dry-run]
@@ -60,6 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
     gateway = sub.add_parser("gateway-server",
                              help="run only the tool gateway (MCP HTTP and ToolGateway gRPC)")
     gateway.add_argument("--config", type=Path, help="env file with SANDGATE_* keys")
+
+    from agent_svc.__main__ import add_arguments as add_agent_arguments
+
+    agent = sub.add_parser(
+        "agent-server", help="serve an AgentApp: /process (SSE), probes, tasks, AgentService",
+        description="Serve an AgentApp over HTTP (/process, custom endpoints, tasks) and "
+                    "gRPC (sandgate.agent.v1.AgentService).")
+    add_agent_arguments(agent)
+    worker = sub.add_parser(
+        "agent-worker", help="run an AgentApp's Celery task worker (SANDGATE_TASK_BROKER)")
+    add_agent_arguments(worker)
 
     sandbox = sub.add_parser("sandbox", help="manage sandboxes on a running server")
     ssub = sandbox.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -168,6 +181,17 @@ def main(argv: list[str] | None = None) -> int:
     # Logs go to stderr: for `sandgate mcp`, stdout is the protocol.
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command in ("agent-server", "agent-worker"):
+        # Before the other services' imports: an agent-only install has no mcp.
+        from agent_svc.__main__ import run as run_agent
+
+        try:
+            return run_agent(args, worker=args.command == "agent-worker")
+        except (FileNotFoundError, ValueError, ImportError, RuntimeError) as exc:
+            print(f"sandgate: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
     from gateway.errors import GatewayError
     from sandbox_svc.errors import SandboxError
     from sandgate.sdk.errors import SandgateError

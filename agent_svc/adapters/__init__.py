@@ -1,0 +1,1 @@
+"""Adapters from agent frameworks to the ``/process`` protocol (``query(framework=...)``)."""
