@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncGenerator, Mapping
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from dataclasses import dataclass, field
 
 from .errors import (
@@ -114,6 +114,7 @@ class _CommandProtocol(asyncio.SubprocessProtocol):
         self.cap = cap
         self.kept = 0
         self.truncated = False
+        self.exited = asyncio.Event()
 
     def pipe_data_received(self, fd: int, data: bytes | str) -> None:
         assert isinstance(data, bytes)
@@ -132,6 +133,7 @@ class _CommandProtocol(asyncio.SubprocessProtocol):
             self.queue.put_nowait(_Done.EOF)
 
     def process_exited(self) -> None:
+        self.exited.set()
         self.queue.put_nowait(_Done.EXITED)
 
 
@@ -262,6 +264,11 @@ class CommandRunner:
         finally:
             if not exited:
                 _kill_group(pid)  # timeout, or the caller went away
+                # Reap it before closing: a child still unreaped when the transport
+                # goes away is a zombie until sandboxd exits (and a ResourceWarning).
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(_KILL_DRAIN_S):
+                        await protocol.exited.wait()
             transport.close()
 
     def _output_cap(self, requested: int) -> int:
