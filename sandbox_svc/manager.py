@@ -25,6 +25,7 @@ from sandbox_svc.errors import (
     SandboxStateError,
 )
 from sandbox_svc.events import EventBus, EventType
+from sandbox_svc.isolation import Isolation
 from sandbox_svc.local.backend import LaunchSpec
 from sandbox_svc.metrics import ControlPlaneMetrics
 from sandbox_svc.registry import Registry, SandboxRecord, SandboxStatus
@@ -50,6 +51,7 @@ class SandboxBackend(Protocol):
     def leftovers(self) -> set[str]: ...
     def close(self) -> None: ...
     def check_template(self, template: Template) -> None: ...
+    def isolation(self, template: Template) -> Isolation: ...
 
 
 @dataclass(frozen=True)

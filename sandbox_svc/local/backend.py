@@ -25,13 +25,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sandbox_svc.errors import BackendError, IsolationUnavailableError
+from sandbox_svc.isolation import NETWORK_EGRESS, NETWORK_NONE, Isolation
 from sandbox_svc.local.bwrap import (
     INNER_UID,
+    NAMESPACES,
     SandboxLayout,
     bwrap_argv,
     launcher_argv,
@@ -46,6 +49,7 @@ from sandbox_svc.local.network import (
     start_slirp,
 )
 from sandbox_svc.local.runtime import first_unsearchable_dir, locate_runtime
+from sandbox_svc.local.seccomp import SeccompPrograms
 from sandbox_svc.templates import HOST_LOOPBACK, Template
 
 __all__ = ["LaunchSpec", "LocalBackend"]
@@ -80,6 +84,20 @@ def _read_child_pid(info_fd: int, timeout: float = 10.0) -> int:
     return int(json.loads(data)["child-pid"])
 
 
+def _pipe_with(data: bytes) -> int:
+    """A pipe's read end holding ``data`` then EOF (a BPF program is at most 32 KiB,
+    under a pipe's 64 KiB capacity, so the write cannot block)."""
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, data)
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    return read_fd
+
+
 def _check_traversable(path: Path, why: str) -> None:
     """Every directory above ``path`` must be searchable by other users."""
     parent = first_unsearchable_dir(path)
@@ -95,8 +113,9 @@ class LocalBackend:
     """Starts, pauses and kills bubblewrap sandboxes in per-sandbox cgroups."""
 
     def __init__(self, state_dir: Path, cgroups: CgroupDriver, venv: Path,
-                 packages: tuple[Path, ...]) -> None:
+                 packages: tuple[Path, ...], seccomp: SeccompPrograms) -> None:
         self._state = state_dir
+        self._seccomp = seccomp
         self._cgroups = cgroups
         self._venv = venv
         self._packages = packages
@@ -118,6 +137,8 @@ class LocalBackend:
                 raise IsolationUnavailableError(
                     f"{tool} is not installed; install it with: apt-get install -y {package}"
                 )
+        # Every profile compiled once: a launch only copies the bytes into a pipe.
+        seccomp = SeccompPrograms.compile()
         # One cgroup parent per state dir: services never see each other's groups.
         digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:8]
         cgroups = detect_cgroups(parent=f"sandgate-{digest}")
@@ -131,7 +152,7 @@ class LocalBackend:
         runtime = locate_runtime(venv, tuple(source_root / name for name in _PACKAGES))
         interpreter = (venv / "bin" / "python").resolve()
         _check_traversable(interpreter.parent, "the Python interpreter")
-        backend = cls(state_dir, cgroups, runtime.venv, runtime.packages)
+        backend = cls(state_dir, cgroups, runtime.venv, runtime.packages, seccomp)
         backend._prepare_state_dir()
         # Sources are read-only inside; compile them now so sandboxd starts fast.
         for source in backend._packages:
@@ -169,6 +190,18 @@ class LocalBackend:
             raise IsolationUnavailableError(
                 f"template {template.name!r} needs network tools; install them with: "
                 f"apt-get install -y {' '.join(missing)}")
+        if not self._seccomp.has(template.seccomp):
+            raise IsolationUnavailableError(
+                f"template {template.name!r}: seccomp profile {template.seccomp!r} is not "
+                f"built; profiles: {', '.join(self._seccomp.names())}")
+
+    def isolation(self, template: Template) -> Isolation:
+        """The isolation every sandbox of ``template`` gets on this host."""
+        return Isolation(
+            runtime="bubblewrap", namespaces=NAMESPACES, inner_uid=INNER_UID,
+            seccomp_profile=template.seccomp, user_namespaces_disabled=True,
+            network_policy=NETWORK_EGRESS if template.network else NETWORK_NONE,
+            network_allow=template.allow)
 
     def _sandbox_dir(self, sandbox_id: str) -> Path:
         return self._state / "sb" / sandbox_id
@@ -220,38 +253,49 @@ class LocalBackend:
             resolv_conf=self._state / "etc" / "resolv.conf" if template.network else None,
         )
         command = sandboxd_command(browser_warm="browser" in template.tool_groups)
-        with open(root / "sandbox.log", "ab") as log:
-            if not template.network:
-                argv = launcher_argv(procs, uid, bwrap_argv(layout, command, sandbox_env()))
-                self._procs[sid] = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                    start_new_session=True)
-                return
-            # bwrap reports the sandbox's pid on info_w and holds the command back
-            # until block_r is readable: the network and its firewall come first.
-            info_r, info_w = os.pipe()
-            block_r, block_w = os.pipe()
-            try:
-                argv = launcher_argv(procs, uid, bwrap_argv(
-                    layout, command, sandbox_env(), info_fd=info_w, block_fd=block_r))
-                self._procs[sid] = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                    start_new_session=True, pass_fds=(info_w, block_r))
-                os.close(info_w)
-                os.close(block_r)
-                info_w = block_r = -1
-                pid = _read_child_pid(info_r)
-                rules = firewall_rules(template.allow_rules())
-                (root / "firewall.nft").write_text(rules)
-                host_loopback = any(r.address == HOST_LOOPBACK for r in template.allow_rules())
-                self._slirps[sid] = start_slirp(pid, procs, host_loopback=host_loopback,
-                                                log=log.fileno())
-                apply_firewall(pid, rules)
-                os.write(block_w, b"1")
-            finally:
-                for fd in (info_r, info_w, block_r, block_w):
-                    if fd >= 0:
-                        os.close(fd)
+        seccomp_r = _pipe_with(self._seccomp.program(template.seccomp))
+        try:
+            with open(root / "sandbox.log", "ab") as log:
+                self._spawn(spec, procs, layout, command, seccomp_r, log)
+        finally:
+            os.close(seccomp_r)
+
+    def _spawn(self, spec: LaunchSpec, procs: list[Path], layout: SandboxLayout,
+               command: list[str], seccomp_r: int, log: BinaryIO) -> None:
+        sid, uid, template = spec.sandbox_id, spec.host_uid, spec.template
+        if not template.network:
+            argv = launcher_argv(procs, uid, bwrap_argv(layout, command, sandbox_env(),
+                                                        seccomp_fd=seccomp_r))
+            self._procs[sid] = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True, pass_fds=(seccomp_r,))
+            return
+        # bwrap reports the sandbox's pid on info_w and holds the command back
+        # until block_r is readable: the network and its firewall come first.
+        info_r, info_w = os.pipe()
+        block_r, block_w = os.pipe()
+        try:
+            argv = launcher_argv(procs, uid, bwrap_argv(
+                layout, command, sandbox_env(), info_fd=info_w, block_fd=block_r,
+                seccomp_fd=seccomp_r))
+            self._procs[sid] = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True, pass_fds=(info_w, block_r, seccomp_r))
+            os.close(info_w)
+            os.close(block_r)
+            info_w = block_r = -1
+            pid = _read_child_pid(info_r)
+            rules = firewall_rules(template.allow_rules())
+            (self._sandbox_dir(sid) / "firewall.nft").write_text(rules)
+            host_loopback = any(r.address == HOST_LOOPBACK for r in template.allow_rules())
+            self._slirps[sid] = start_slirp(pid, procs, host_loopback=host_loopback,
+                                            log=log.fileno())
+            apply_firewall(pid, rules)
+            os.write(block_w, b"1")
+        finally:
+            for fd in (info_r, info_w, block_r, block_w):
+                if fd >= 0:
+                    os.close(fd)
 
     def _log_tail(self, sandbox_id: str, limit: int = 4000) -> str:
         """The last line of the sandbox's log for the caller; the full tail goes to our log.
