@@ -16,6 +16,7 @@ from sandgate.sdk.errors import (
 from sandgate.sdk.files import EntryInfo
 from sandgate.sdk.sandbox import AsyncSandbox, SandboxInfo
 from sandgate.sdk.sync import Sandbox
+from sandgate.sdk.templates import IsolationInfo, TemplateInfo
 
 __all__ = [
     "AsyncSandbox",
@@ -26,6 +27,7 @@ __all__ = [
     "Execution",
     "ExecutionError",
     "InvalidArgumentError",
+    "IsolationInfo",
     "LimitExceededError",
     "NotFoundError",
     "Result",
@@ -33,6 +35,7 @@ __all__ = [
     "SandboxInfo",
     "SandgateError",
     "StateError",
+    "TemplateInfo",
     "TimeoutException",
     "UnavailableError",
 ]

@@ -16,6 +16,7 @@ from sandgate.sdk.code import Execution
 from sandgate.sdk.commands import CommandResult
 from sandgate.sdk.files import EntryInfo
 from sandgate.sdk.sandbox import AsyncSandbox, SandboxInfo
+from sandgate.sdk.templates import TemplateInfo
 
 __all__ = ["Sandbox"]
 
@@ -99,6 +100,10 @@ class Sandbox:
     @classmethod
     def connect(cls, sandbox_id: str, **kwargs: Any) -> Sandbox:
         return cls(_run(AsyncSandbox.connect(sandbox_id, **kwargs)))
+
+    @staticmethod
+    def list_templates(**kwargs: Any) -> list[TemplateInfo]:
+        return _run(AsyncSandbox.list_templates(**kwargs))
 
     @staticmethod
     def list(template: str = "", **kwargs: Any) -> list[SandboxInfo]:
