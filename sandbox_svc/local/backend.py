@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import compileall
+import contextlib
 import hashlib
 import json
 import logging
@@ -23,9 +24,9 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -84,18 +85,20 @@ def _read_child_pid(info_fd: int, timeout: float = 10.0) -> int:
     return int(json.loads(data)["child-pid"])
 
 
-def _pipe_with(data: bytes) -> int:
-    """A pipe's read end holding ``data`` then EOF (a BPF program is at most 32 KiB,
-    under a pipe's 64 KiB capacity, so the write cannot block)."""
+@contextlib.contextmanager
+def _pipe_with(data: bytes) -> Iterator[int]:
+    """A pipe's read end holding ``data`` then EOF, closed on exit (a BPF program
+    is at most 32 KiB, under a pipe's 64 KiB capacity, so the write cannot block)."""
     read_fd, write_fd = os.pipe()
     try:
         os.write(write_fd, data)
-    except BaseException:
-        os.close(read_fd)
-        raise
-    finally:
         os.close(write_fd)
-    return read_fd
+        write_fd = -1
+        yield read_fd
+    finally:
+        os.close(read_fd)
+        if write_fd >= 0:
+            os.close(write_fd)
 
 
 def _check_traversable(path: Path, why: str) -> None:
@@ -253,49 +256,41 @@ class LocalBackend:
             resolv_conf=self._state / "etc" / "resolv.conf" if template.network else None,
         )
         command = sandboxd_command(browser_warm="browser" in template.tool_groups)
-        seccomp_r = _pipe_with(self._seccomp.program(template.seccomp))
-        try:
-            with open(root / "sandbox.log", "ab") as log:
-                self._spawn(spec, procs, layout, command, seccomp_r, log)
-        finally:
-            os.close(seccomp_r)
-
-    def _spawn(self, spec: LaunchSpec, procs: list[Path], layout: SandboxLayout,
-               command: list[str], seccomp_r: int, log: BinaryIO) -> None:
-        sid, uid, template = spec.sandbox_id, spec.host_uid, spec.template
-        if not template.network:
-            argv = launcher_argv(procs, uid, bwrap_argv(layout, command, sandbox_env(),
-                                                        seccomp_fd=seccomp_r))
-            self._procs[sid] = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True, pass_fds=(seccomp_r,))
-            return
-        # bwrap reports the sandbox's pid on info_w and holds the command back
-        # until block_r is readable: the network and its firewall come first.
-        info_r, info_w = os.pipe()
-        block_r, block_w = os.pipe()
-        try:
-            argv = launcher_argv(procs, uid, bwrap_argv(
-                layout, command, sandbox_env(), info_fd=info_w, block_fd=block_r,
-                seccomp_fd=seccomp_r))
-            self._procs[sid] = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True, pass_fds=(info_w, block_r, seccomp_r))
-            os.close(info_w)
-            os.close(block_r)
-            info_w = block_r = -1
-            pid = _read_child_pid(info_r)
-            rules = firewall_rules(template.allow_rules())
-            (self._sandbox_dir(sid) / "firewall.nft").write_text(rules)
-            host_loopback = any(r.address == HOST_LOOPBACK for r in template.allow_rules())
-            self._slirps[sid] = start_slirp(pid, procs, host_loopback=host_loopback,
-                                            log=log.fileno())
-            apply_firewall(pid, rules)
-            os.write(block_w, b"1")
-        finally:
-            for fd in (info_r, info_w, block_r, block_w):
-                if fd >= 0:
-                    os.close(fd)
+        program = self._seccomp.program(template.seccomp)
+        with open(root / "sandbox.log", "ab") as log, _pipe_with(program) as seccomp_r:
+            if not template.network:
+                argv = launcher_argv(procs, uid, bwrap_argv(layout, command, sandbox_env(),
+                                                            seccomp_fd=seccomp_r))
+                self._procs[sid] = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    start_new_session=True, pass_fds=(seccomp_r,))
+                return
+            # bwrap reports the sandbox's pid on info_w and holds the command back
+            # until block_r is readable: the network and its firewall come first.
+            info_r, info_w = os.pipe()
+            block_r, block_w = os.pipe()
+            try:
+                argv = launcher_argv(procs, uid, bwrap_argv(
+                    layout, command, sandbox_env(), info_fd=info_w, block_fd=block_r,
+                    seccomp_fd=seccomp_r))
+                self._procs[sid] = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    start_new_session=True, pass_fds=(info_w, block_r, seccomp_r))
+                os.close(info_w)
+                os.close(block_r)
+                info_w = block_r = -1
+                pid = _read_child_pid(info_r)
+                rules = firewall_rules(template.allow_rules())
+                (root / "firewall.nft").write_text(rules)
+                host_loopback = any(r.address == HOST_LOOPBACK for r in template.allow_rules())
+                self._slirps[sid] = start_slirp(pid, procs, host_loopback=host_loopback,
+                                                log=log.fileno())
+                apply_firewall(pid, rules)
+                os.write(block_w, b"1")
+            finally:
+                for fd in (info_r, info_w, block_r, block_w):
+                    if fd >= 0:
+                        os.close(fd)
 
     def _log_tail(self, sandbox_id: str, limit: int = 4000) -> str:
         """The last line of the sandbox's log for the caller; the full tail goes to our log.
