@@ -5,11 +5,11 @@ Every process in a sandbox runs under one profile, named by its template
 container without added capabilities: an allowlist, everything else denied
 with EPERM (not killed, so programs can fall back); ``clone`` only without
 namespace flags; ``clone3`` answers ENOSYS so glibc falls back to ``clone``;
-``personality`` only with the usual personas. It is stricter than Docker's in
-four ways: ``io_uring_*`` and ``name_to_handle_at`` are denied, AF_VSOCK
-sockets are denied, and only the native ABI passes: a syscall through a
-foreign ABI (on x86_64: the 32-bit ``int 0x80`` ABI and x32) kills the
-process. Syscalls newer than anything the profile names answer ENOSYS, so a
+``personality`` only with the usual personas; no AF_VSOCK sockets. Beyond
+Docker's list it denies ``io_uring_*`` and ``name_to_handle_at``, and only the
+native ABI passes: a syscall through a foreign ABI (on x86_64: the 32-bit
+``int 0x80`` ABI and x32) kills the process (SIGSYS), where Docker filters
+them with the same list. Syscalls newer than anything the profile names answer ENOSYS, so a
 newer libc in a template's rootfs falls back instead of failing with EPERM.
 
 Programs are compiled with libseccomp (through ``pyseccomp``) once, when the
@@ -207,12 +207,16 @@ class SeccompPrograms:
         Raises:
             IsolationUnavailableError: libseccomp is missing or a name is unknown.
         """
-        programs = {}
+        programs: dict[str, bytes] = {}
+        by_rules: dict[frozenset[str], bytes] = {}  # profiles with the same rules compile once
         for name in names:
             if name not in PROFILES:
                 raise IsolationUnavailableError(
                     f"unknown seccomp profile {name!r}; profiles: {', '.join(PROFILES)}")
-            programs[name] = compile_profile(PROFILES[name])
+            rules = PROFILES[name].allowed()
+            if rules not in by_rules:
+                by_rules[rules] = compile_profile(PROFILES[name])
+            programs[name] = by_rules[rules]
         return cls(programs)
 
     def names(self) -> list[str]:
