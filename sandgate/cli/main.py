@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _sandbox_command(args: argparse.Namespace) -> int:
-    from sandgate.sdk import AsyncSandbox
+    from sandgate.sdk import AsyncSandbox, SandgateError
 
     client = {"target": args.target, "api_key": args.api_key}
     if args.action == "create":
@@ -91,9 +91,14 @@ async def _sandbox_command(args: argparse.Namespace) -> int:
         # stdout is the id alone (scripts read it); the isolation is for people.
         print(sbx.sandbox_id, flush=True)
         await sbx.close()
-        templates = {t.name: t for t in await AsyncSandbox.list_templates(**client)}
-        if sbx.template in templates:
-            print(f"isolation: {templates[sbx.template].isolation.summary()}", file=sys.stderr)
+        try:
+            templates = {t.name: t for t in await AsyncSandbox.list_templates(**client)}
+        except SandgateError as exc:  # the sandbox exists: still a success
+            print(f"isolation: unknown ({exc})", file=sys.stderr)
+        else:
+            if sbx.template in templates:
+                print(f"isolation: {templates[sbx.template].isolation.summary()}",
+                      file=sys.stderr)
     elif args.action == "templates":
         print(f"{'NAME':<14} {'POOL':<5} TOOLS")
         for template in await AsyncSandbox.list_templates(**client):
