@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from sandbox_svc.isolation import Isolation
 from sandbox_svc.templates import Template
 
 __all__ = ["SandboxBackend", "StartSpec"]
@@ -134,6 +135,18 @@ class SandboxBackend(Protocol):
         Raises:
             IsolationUnavailableError: the template needs something missing
                 here; the message names what to install or change.
+        """
+        ...
+
+    def isolation(self, template: Template) -> Isolation:
+        """The isolation this backend gives every sandbox of ``template``, as enforced.
+
+        ListTemplates shows it, so an operator sees what is in force, not what
+        was intended.
+
+        Raises:
+            Nothing: a template the backend cannot run is refused earlier by
+                :meth:`check_template`.
         """
         ...
 

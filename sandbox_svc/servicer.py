@@ -16,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from sandbox_svc import errors
 from sandbox_svc.events import EventType
+from sandbox_svc.isolation import Isolation
 from sandbox_svc.manager import SandboxManager
 from sandbox_svc.registry import SandboxRecord, SandboxStatus
 from sandgate.sandbox.v1 import sandbox_service_pb2 as pb
@@ -50,6 +51,14 @@ _EVENT = {
     EventType.EXPIRED: pb.SANDBOX_EVENT_TYPE_EXPIRED,
     EventType.ADOPTED: pb.SANDBOX_EVENT_TYPE_ADOPTED,
 }
+
+
+def _isolation(isolation: Isolation) -> pb.Isolation:
+    return pb.Isolation(
+        runtime=isolation.runtime, namespaces=list(isolation.namespaces),
+        inner_uid=isolation.inner_uid, seccomp_profile=isolation.seccomp_profile,
+        user_namespaces_disabled=isolation.user_namespaces_disabled,
+        network_policy=isolation.network_policy, network_allow=list(isolation.network_allow))
 
 
 def _timestamp(seconds: float | None) -> Timestamp | None:
@@ -171,7 +180,8 @@ class SandboxServiceServicer(pb_grpc.SandboxServiceServicer):
                                          max_pids=t.max_pids, cpu_millis=t.cpu_millis),
                 pool_size=t.pool_size, network_enabled=t.network,
                 default_ttl=Duration(seconds=t.default_ttl_s),
-                idle_timeout=Duration(seconds=t.idle_timeout_s)))
+                idle_timeout=Duration(seconds=t.idle_timeout_s),
+                isolation=_isolation(self._manager.backend.isolation(t))))
         return pb.ListTemplatesResponse(templates=templates)
 
     async def GetPoolStatus(self, request: pb.GetPoolStatusRequest,

@@ -9,6 +9,7 @@ More (or overrides) come from a YAML file::
         tool_groups: [base, filesystem]
         memory_mb: 2048
         pool_size: 1
+        seccomp: default        # the syscall filter: one of SECCOMP_PROFILES
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sandbox_svc.pod_settings import PodSettings, parse_pod_settings
 __all__ = [
     "BUILTIN_TEMPLATES",
     "HOST_LOOPBACK",
+    "SECCOMP_PROFILES",
     "AllowRule",
     "Template",
     "TemplateCatalog",
@@ -36,6 +38,8 @@ __all__ = [
 
 _KNOWN_TOOL_GROUPS = frozenset({"base", "filesystem", "browser"})
 HOST_LOOPBACK = "10.0.2.2"  # how a networked sandbox reaches the host's 127.0.0.1
+SECCOMP_PROFILES = ("default", "browser")
+"""Syscall filters a template can name; each backend maps every one of them."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ class Template:
     kubernetes: PodSettings = field(default_factory=PodSettings)
     """What the template's Pods get on Kubernetes (``kubernetes:`` block; see
     sandbox_svc/pod_settings.py); the local backend ignores it."""
+    seccomp: str = "default"
+    """The seccomp profile every process of the sandbox runs under (SECCOMP_PROFILES)."""
 
     def allow_rules(self) -> list[AllowRule]:
         return [parse_allow(entry) for entry in self.allow]
@@ -108,6 +114,11 @@ class Template:
             raise InvalidRequestError(
                 f"template {self.name!r}: unknown tool groups {sorted(unknown)}; "
                 f"allowed: {sorted(_KNOWN_TOOL_GROUPS)}"
+            )
+        if self.seccomp not in SECCOMP_PROFILES:
+            raise InvalidRequestError(
+                f"template {self.name!r}: unknown seccomp profile {self.seccomp!r}; "
+                f"allowed: {', '.join(SECCOMP_PROFILES)}"
             )
         checks = [
             ("memory_mb", self.memory_mb, 32, 1 << 20),
@@ -155,6 +166,7 @@ BUILTIN_TEMPLATES: tuple[Template, ...] = (
         max_pids=1024,
         cpu_millis=2000,
         network=True,
+        seccomp="browser",
     ),
 )
 

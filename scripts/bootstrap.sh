@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: bubblewrap isolates sandboxes; setpriv and nsenter
+# Debian packages: bubblewrap isolates sandboxes; libseccomp2 builds their
+# syscall filters (the service refuses to start without it); setpriv and nsenter
 # (util-linux) drop privileges and configure namespaces; slirp4netns and nft
 # give networked templates filtered egress; chromium is the browser template's
 # browser; Debian's python3 builds the venv because the sandbox must be able to
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 # service's Redis backends and Celery tasks in the tests (and in production).
 need_pkgs=()
 command -v bwrap >/dev/null || need_pkgs+=(bubblewrap)
+/sbin/ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2 ' || need_pkgs+=(libseccomp2)
 command -v setpriv >/dev/null && command -v nsenter >/dev/null || need_pkgs+=(util-linux)
 command -v slirp4netns >/dev/null || need_pkgs+=(slirp4netns)
 command -v nft >/dev/null || [ -x /usr/sbin/nft ] || need_pkgs+=(nftables)

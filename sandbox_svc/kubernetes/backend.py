@@ -35,6 +35,7 @@ from sandbox_svc.errors import (
     PauseUnsupportedError,
     SandboxLimitError,
 )
+from sandbox_svc.isolation import NETWORK_EGRESS, NETWORK_NONE, Isolation
 from sandbox_svc.kubernetes import labels as lbl
 from sandbox_svc.kubernetes.api import (
     Kind,
@@ -48,6 +49,7 @@ from sandbox_svc.kubernetes.backoff import StartBackoff
 from sandbox_svc.kubernetes.config import KubernetesSettings
 from sandbox_svc.kubernetes.manifest import Manifest, annotations_of, labels_of
 from sandbox_svc.kubernetes.objects import (
+    SANDBOX_UID,
     build_network_policy,
     build_pod,
     build_token_secret,
@@ -324,6 +326,21 @@ class KubernetesBackend:
             raise IsolationUnavailableError(
                 f"template {template.name!r}: allow entries with host-loopback mean this "
                 "host's 127.0.0.1, which a Pod cannot reach; allow the service's address")
+
+    def isolation(self, template: Template) -> Isolation:
+        """A container of the template's RuntimeClass under the Pod's restricted context.
+
+        ``RuntimeDefault`` seccomp (the container runtime's default profile)
+        refuses namespace-creating clone/unshare to a process without
+        CAP_SYS_ADMIN, and the Pod drops every capability, so no user namespaces
+        are created inside.
+        """
+        return Isolation(
+            runtime=f"kubernetes ({template.kubernetes.runtime_class_name or 'default runtime'})",
+            namespaces=("mount", "pid", "net", "ipc", "uts"), inner_uid=SANDBOX_UID,
+            seccomp_profile="RuntimeDefault", user_namespaces_disabled=True,
+            network_policy=NETWORK_EGRESS if template.network else NETWORK_NONE,
+            network_allow=tuple(template.allow) if template.network else ())
 
     async def close(self) -> None:
         """Stop the companions (the reconciler) and release this share of the API.

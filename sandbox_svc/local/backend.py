@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import compileall
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -33,6 +34,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -40,8 +42,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sandbox_svc.backend import StartSpec
 from sandbox_svc.errors import BackendError, IsolationUnavailableError, SandboxLimitError
+from sandbox_svc.isolation import NETWORK_EGRESS, NETWORK_NONE, Isolation
 from sandbox_svc.local.bwrap import (
     INNER_UID,
+    NAMESPACES,
     SandboxLayout,
     bwrap_argv,
     launcher_argv,
@@ -56,6 +60,7 @@ from sandbox_svc.local.network import (
     start_slirp,
 )
 from sandbox_svc.local.runtime import first_unsearchable_dir, locate_runtime
+from sandbox_svc.local.seccomp import SeccompPrograms
 from sandbox_svc.templates import HOST_LOOPBACK, Template
 
 __all__ = ["LocalBackend"]
@@ -80,6 +85,22 @@ def _read_child_pid(info_fd: int, timeout: float = 10.0) -> int:
             raise BackendError("bwrap exited or stalled before reporting the sandbox pid")
         data += chunk
     return int(json.loads(data)["child-pid"])
+
+
+@contextlib.contextmanager
+def _pipe_with(data: bytes) -> Iterator[int]:
+    """A pipe's read end holding ``data`` then EOF, closed on exit (a BPF program
+    is at most 32 KiB, under a pipe's 64 KiB capacity, so the write cannot block)."""
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, data)
+        os.close(write_fd)
+        write_fd = -1
+        yield read_fd
+    finally:
+        os.close(read_fd)
+        if write_fd >= 0:
+            os.close(write_fd)
 
 
 def _check_traversable(path: Path, why: str) -> None:
@@ -112,9 +133,10 @@ class LocalBackend:
     """
 
     def __init__(self, state_dir: Path, cgroups: CgroupDriver, venv: Path,
-                 packages: tuple[Path, ...], *, uid_base: int = 200_000,
-                 uid_count: int = 64) -> None:
+                 packages: tuple[Path, ...], seccomp: SeccompPrograms, *,
+                 uid_base: int = 200_000, uid_count: int = 64) -> None:
         self._state = state_dir
+        self._seccomp = seccomp
         self._cgroups = cgroups
         self._venv = venv
         self._packages = packages
@@ -143,6 +165,8 @@ class LocalBackend:
                 raise IsolationUnavailableError(
                     f"{tool} is not installed; install it with: apt-get install -y {package}"
                 )
+        # Every profile compiled once: a launch only copies the bytes into a pipe.
+        seccomp = SeccompPrograms.compile()
         # One cgroup parent per state dir: services never see each other's groups.
         digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:8]
         cgroups = detect_cgroups(parent=f"sandgate-{digest}")
@@ -156,7 +180,7 @@ class LocalBackend:
         runtime = locate_runtime(venv, tuple(source_root / name for name in _PACKAGES))
         interpreter = (venv / "bin" / "python").resolve()
         _check_traversable(interpreter.parent, "the Python interpreter")
-        backend = cls(state_dir, cgroups, runtime.venv, runtime.packages,
+        backend = cls(state_dir, cgroups, runtime.venv, runtime.packages, seccomp,
                       uid_base=uid_base, uid_count=uid_count)
         backend._prepare_state_dir()
         # Sources are read-only inside; compile them now so sandboxd starts fast.
@@ -199,6 +223,18 @@ class LocalBackend:
             raise IsolationUnavailableError(
                 f"template {template.name!r} needs network tools; install them with: "
                 f"apt-get install -y {' '.join(missing)}")
+        if not self._seccomp.has(template.seccomp):
+            raise IsolationUnavailableError(
+                f"template {template.name!r}: seccomp profile {template.seccomp!r} is not "
+                f"built; profiles: {', '.join(self._seccomp.names())}")
+
+    def isolation(self, template: Template) -> Isolation:
+        """The isolation every sandbox of ``template`` gets on this host."""
+        return Isolation(
+            runtime="bubblewrap", namespaces=NAMESPACES, inner_uid=INNER_UID,
+            seccomp_profile=template.seccomp, user_namespaces_disabled=True,
+            network_policy=NETWORK_EGRESS if template.network else NETWORK_NONE,
+            network_allow=template.allow)
 
     def _sandbox_dir(self, sandbox_id: str) -> Path:
         return self._state / "sb" / sandbox_id
@@ -279,12 +315,14 @@ class LocalBackend:
             resolv_conf=self._state / "etc" / "resolv.conf" if template.network else None,
         )
         command = sandboxd_command(browser_warm="browser" in template.tool_groups)
-        with open(root / "sandbox.log", "ab") as log:
+        program = self._seccomp.program(template.seccomp)
+        with open(root / "sandbox.log", "ab") as log, _pipe_with(program) as seccomp_r:
             if not template.network:
-                argv = launcher_argv(procs, uid, bwrap_argv(layout, command, sandbox_env()))
+                argv = launcher_argv(procs, uid, bwrap_argv(layout, command, sandbox_env(),
+                                                            seccomp_fd=seccomp_r))
                 self._procs[sid] = subprocess.Popen(
                     argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                    start_new_session=True)
+                    start_new_session=True, pass_fds=(seccomp_r,))
                 return
             # bwrap reports the sandbox's pid on info_w and holds the command back
             # until block_r is readable: the network and its firewall come first.
@@ -292,10 +330,11 @@ class LocalBackend:
             block_r, block_w = os.pipe()
             try:
                 argv = launcher_argv(procs, uid, bwrap_argv(
-                    layout, command, sandbox_env(), info_fd=info_w, block_fd=block_r))
+                    layout, command, sandbox_env(), info_fd=info_w, block_fd=block_r,
+                    seccomp_fd=seccomp_r))
                 self._procs[sid] = subprocess.Popen(
                     argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                    start_new_session=True, pass_fds=(info_w, block_r))
+                    start_new_session=True, pass_fds=(info_w, block_r, seccomp_r))
                 os.close(info_w)
                 os.close(block_r)
                 info_w = block_r = -1

@@ -1,9 +1,12 @@
 """The bubblewrap command line of one sandbox (pure: no side effects).
 
-Namespaces: user (uid/gid 65534 inside), pid, net (only ``lo``), ipc, uts,
-cgroup. The root is a fresh tmpfs holding read-only system paths, a few /etc
-files, the Python runtime of sandboxd, a private /tmp and the sandbox's own
-writable /workspace; nothing else of the host is visible.
+Namespaces: user (uid/gid 65534 inside), mount, pid, net (only ``lo``), ipc,
+uts, cgroup; no capabilities; no further user namespaces inside (bwrap's
+``--disable-userns``, checked by ``--assert-userns-disabled``); every process
+under a seccomp program when one is given. The root is a fresh tmpfs holding
+read-only system paths, a few /etc files, the Python runtime of sandboxd, a
+private /tmp and the sandbox's own writable /workspace; nothing else of the
+host is visible.
 """
 
 from __future__ import annotations
@@ -12,13 +15,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SANDBOX_RUN_DIR", "SandboxLayout", "bwrap_argv", "in_cgroups", "launcher_argv"]
+__all__ = [
+    "INNER_UID",
+    "NAMESPACES",
+    "SANDBOX_RUN_DIR",
+    "SandboxLayout",
+    "bwrap_argv",
+    "in_cgroups",
+    "launcher_argv",
+]
 
 SANDBOX_RUN_DIR = "/run/sandgate"
 SANDBOX_OOM_FILE = "/run/cgroup-oom"
 SANDBOX_VENV = "/opt/sandgate/venv"
 SANDBOX_SRC = "/opt/sandgate/src"
 INNER_UID = 65534
+NAMESPACES = ("user", "mount", "pid", "net", "ipc", "uts", "cgroup")
+"""The namespaces every sandbox gets of its own (bwrap always unshares mount)."""
 
 # /etc files programs commonly need; everything else of the host's /etc stays hidden.
 _HOST_ETC = (
@@ -61,11 +74,13 @@ def _system_binds(root: Path) -> list[str]:
 
 
 def bwrap_argv(layout: SandboxLayout, command: list[str], env: dict[str, str], *,
-               info_fd: int | None = None, block_fd: int | None = None) -> list[str]:
+               info_fd: int | None = None, block_fd: int | None = None,
+               seccomp_fd: int | None = None) -> list[str]:
     """bwrap plus its arguments, running ``command`` inside the sandbox.
 
     ``info_fd`` receives the sandbox's host pid; with ``block_fd`` the command
-    waits until a byte arrives there (the network is configured first).
+    waits until a byte arrives there (the network is configured first);
+    ``seccomp_fd`` is read to its end for the BPF program every process runs under.
     """
     args = [
         "bwrap",
@@ -74,6 +89,7 @@ def bwrap_argv(layout: SandboxLayout, command: list[str], env: dict[str, str], *
         "--hostname", "sandbox",
         "--new-session",
         "--cap-drop", "ALL",
+        "--disable-userns", "--assert-userns-disabled",
     ]
     args += _system_binds(layout.rootfs or Path("/"))
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/etc"]
@@ -100,6 +116,8 @@ def bwrap_argv(layout: SandboxLayout, command: list[str], env: dict[str, str], *
         args += ["--info-fd", str(info_fd)]
     if block_fd is not None:
         args += ["--block-fd", str(block_fd)]
+    if seccomp_fd is not None:
+        args += ["--seccomp", str(seccomp_fd)]
     args += ["--chdir", "/workspace", "--"]
     return args + command
 

@@ -6,7 +6,7 @@
     sandgate gateway-server [--config]  run only the tool gateway (MCP and ToolGateway gRPC)
     sandgate agent-server --app mod:app serve an AgentApp (/process on 8090, gRPC on 8003)
     sandgate agent-worker --app mod:app run the app's Celery task worker
-    sandgate sandbox create|ls|exec|rm|pause|resume
+    sandgate sandbox create|ls|templates|exec|rm|pause|resume
     sandgate bench                      print the benchmark JSON
     sandgate deploy --overlay kind|ack|acs [--image-registry REG] [--dry-run]
                                         render, apply and wait for a Kubernetes overlay
@@ -76,13 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     sandbox = sub.add_parser("sandbox", help="manage sandboxes on a running server")
     ssub = sandbox.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create = ssub.add_parser("create", help="create a sandbox and print its id")
+    create = ssub.add_parser(
+        "create", help="create a sandbox and print its id (its isolation goes to stderr)")
     create.add_argument("--template", default="", help="template name (default: server's)")
     create.add_argument("--ttl", type=float, help="time to live in seconds")
     _add_client_args(create)
     ls = ssub.add_parser("ls", help="list your sandboxes")
     ls.add_argument("--template", default="")
     _add_client_args(ls)
+    templates = ssub.add_parser("templates", help="list templates and the isolation they get")
+    _add_client_args(templates)
     exe = ssub.add_parser("exec", help="run a shell command in a sandbox")
     exe.add_argument("sandbox_id")
     exe.add_argument("cmd", nargs="+", help="shell command; put it after -- (options first)")
@@ -116,13 +119,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _sandbox_command(args: argparse.Namespace) -> int:
-    from sandgate.sdk import AsyncSandbox
+    from sandgate.sdk import AsyncSandbox, SandgateError
 
     client = {"target": args.target, "api_key": args.api_key}
     if args.action == "create":
         sbx = await AsyncSandbox.create(args.template, timeout=args.ttl, **client)
-        print(sbx.sandbox_id)
+        # stdout is the id alone (scripts read it); the isolation is for people.
+        print(sbx.sandbox_id, flush=True)
         await sbx.close()
+        try:
+            templates = {t.name: t for t in await AsyncSandbox.list_templates(**client)}
+        except SandgateError as exc:  # the sandbox exists: still a success
+            print(f"isolation: unknown ({exc})", file=sys.stderr)
+        else:
+            if sbx.template in templates:
+                print(f"isolation: {templates[sbx.template].isolation.summary()}",
+                      file=sys.stderr)
+    elif args.action == "templates":
+        print(f"{'NAME':<14} {'POOL':<5} TOOLS")
+        for template in await AsyncSandbox.list_templates(**client):
+            print(f"{template.name:<14} {template.pool_size:<5} {','.join(template.tool_groups)}")
+            print(f"  isolation: {template.isolation.summary()}")
     elif args.action == "ls":
         rows = await AsyncSandbox.list(args.template, **client)
         print(f"{'ID':<18} {'TEMPLATE':<12} {'STATE':<8} SESSION")

@@ -16,6 +16,7 @@ from sandgate.sdk.errors import (
 from sandgate.sdk.files import EntryInfo
 from sandgate.sdk.sandbox import AsyncSandbox, SandboxInfo
 from sandgate.sdk.sync import Sandbox, ToolGateway
+from sandgate.sdk.templates import IsolationInfo, TemplateInfo
 from sandgate.sdk.tools import (
     AsyncToolGateway,
     ImageBlock,
@@ -37,6 +38,7 @@ __all__ = [
     "ExecutionError",
     "ImageBlock",
     "InvalidArgumentError",
+    "IsolationInfo",
     "LimitExceededError",
     "NotFoundError",
     "ResourceBlock",
@@ -45,6 +47,7 @@ __all__ = [
     "SandboxInfo",
     "SandgateError",
     "StateError",
+    "TemplateInfo",
     "TextBlock",
     "TimeoutException",
     "ToolCallResult",

@@ -31,6 +31,7 @@ from sandgate.sdk.code import Execution, run_code
 from sandgate.sdk.commands import Commands, duration
 from sandgate.sdk.errors import translated
 from sandgate.sdk.files import Files
+from sandgate.sdk.templates import TemplateInfo, template_info
 
 __all__ = ["DEFAULT_TARGET", "AsyncSandbox", "SandboxInfo"]
 
@@ -122,6 +123,18 @@ class AsyncSandbox:
         reply = await control.call(lambda: control.stub.GetSandbox(
             pb.GetSandboxRequest(sandbox_id=sandbox_id), metadata=control.metadata))
         return cls(control, reply.sandbox, reply.connection)
+
+    @staticmethod
+    async def list_templates(*, target: str | None = None,
+                             api_key: str | None = None) -> list[TemplateInfo]:
+        """Every template the server offers, with the isolation its sandboxes get."""
+        control = _ControlPlane(target, api_key)
+        try:
+            reply = await control.call(lambda: control.stub.ListTemplates(
+                pb.ListTemplatesRequest(), metadata=control.metadata))
+        finally:
+            await control.channel.close()
+        return [template_info(t) for t in reply.templates]
 
     @staticmethod
     async def list(template: str = "", *, target: str | None = None,

@@ -16,6 +16,7 @@ from sandgate.sdk.code import Execution
 from sandgate.sdk.commands import CommandResult
 from sandgate.sdk.files import EntryInfo
 from sandgate.sdk.sandbox import AsyncSandbox, SandboxInfo
+from sandgate.sdk.templates import TemplateInfo
 from sandgate.sdk.tools import (
     DEFAULT_CALL_TIMEOUT_S,
     DEFAULT_LIST_TIMEOUT_S,
@@ -107,6 +108,10 @@ class Sandbox:
     @classmethod
     def connect(cls, sandbox_id: str, **kwargs: Any) -> Sandbox:
         return cls(_run(AsyncSandbox.connect(sandbox_id, **kwargs)))
+
+    @staticmethod
+    def list_templates(**kwargs: Any) -> list[TemplateInfo]:
+        return _run(AsyncSandbox.list_templates(**kwargs))
 
     @staticmethod
     def list(template: str = "", **kwargs: Any) -> list[SandboxInfo]:

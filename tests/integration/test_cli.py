@@ -30,6 +30,30 @@ async def test_create_exec_list_and_remove_from_the_command_line(
     assert gone.returncode == 2 and "not found" in gone.stderr
 
 
+async def test_create_prints_only_the_id_on_stdout_and_the_isolation_on_stderr(
+        service: RunningService) -> None:
+    target = ("--target", service.address)
+    created = await _sandgate("sandbox", "create", "--template", "base", *target)
+    assert created.returncode == 0, created.stderr
+    sandbox_id, = created.stdout.split()
+    isolation = [line for line in created.stderr.splitlines() if line.startswith("isolation:")]
+    assert isolation == ["isolation: bubblewrap; namespaces user,mount,pid,net,ipc,uts,cgroup; "
+                         "uid 65534; seccomp default; user namespaces disabled; network none"]
+    assert (await _sandgate("sandbox", "rm", sandbox_id, *target)).returncode == 0
+
+
+async def test_templates_lists_each_template_with_its_isolation(
+        service: RunningService) -> None:
+    listed = await _sandgate("sandbox", "templates", "--target", service.address)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    names = [line.split()[0] for line in lines[1:] if not line.startswith(" ")]
+    assert names == ["base", "browser", "filesystem"]
+    browser = lines[lines.index(next(x for x in lines if x.startswith("browser"))) + 1]
+    assert "seccomp browser" in browser and "network egress" in browser
+    assert "user namespaces disabled" in browser
+
+
 async def test_help_lists_every_command() -> None:
     helped = await _sandgate("--help")
     for command in ("up", "sandbox-server", "sandbox", "bench"):

@@ -34,6 +34,20 @@ async def test_templates_and_pool_status_describe_the_catalog(
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+async def test_templates_show_the_isolation_in_force(service: RunningService) -> None:
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        stub = pb_grpc.SandboxServiceStub(channel)
+        templates = {t.name: t.isolation for t in
+                     (await stub.ListTemplates(pb.ListTemplatesRequest())).templates}
+    base, browser = templates["base"], templates["browser"]
+    assert base.runtime == "bubblewrap" and base.inner_uid == 65534
+    assert set(base.namespaces) == {"user", "mount", "pid", "net", "ipc", "uts", "cgroup"}
+    assert base.user_namespaces_disabled and browser.user_namespaces_disabled
+    assert (base.seccomp_profile, templates["filesystem"].seccomp_profile,
+            browser.seccomp_profile) == ("default", "default", "browser")
+    assert (base.network_policy, browser.network_policy) == ("none", "egress")
+
+
 async def test_renew_release_and_watch_report_the_lifecycle(service: RunningService) -> None:
     async with grpc.aio.insecure_channel(service.address) as channel:
         stub = pb_grpc.SandboxServiceStub(channel)

@@ -234,7 +234,7 @@ class ResourceLimits(_message.Message):
     def __init__(self, memory_bytes: _Optional[int] = ..., max_pids: _Optional[int] = ..., cpu_millis: _Optional[int] = ...) -> None: ...
 
 class Template(_message.Message):
-    __slots__ = ("name", "description", "tool_groups", "limits", "pool_size", "network_enabled", "default_ttl", "idle_timeout")
+    __slots__ = ("name", "description", "tool_groups", "limits", "pool_size", "network_enabled", "default_ttl", "idle_timeout", "isolation")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     TOOL_GROUPS_FIELD_NUMBER: _ClassVar[int]
@@ -243,6 +243,7 @@ class Template(_message.Message):
     NETWORK_ENABLED_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_TTL_FIELD_NUMBER: _ClassVar[int]
     IDLE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    ISOLATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     tool_groups: _containers.RepeatedScalarFieldContainer[str]
@@ -251,7 +252,26 @@ class Template(_message.Message):
     network_enabled: bool
     default_ttl: _duration_pb2.Duration
     idle_timeout: _duration_pb2.Duration
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., tool_groups: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[ResourceLimits, _Mapping]] = ..., pool_size: _Optional[int] = ..., network_enabled: _Optional[bool] = ..., default_ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., idle_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    isolation: Isolation
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., tool_groups: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[ResourceLimits, _Mapping]] = ..., pool_size: _Optional[int] = ..., network_enabled: _Optional[bool] = ..., default_ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., idle_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., isolation: _Optional[_Union[Isolation, _Mapping]] = ...) -> None: ...
+
+class Isolation(_message.Message):
+    __slots__ = ("runtime", "namespaces", "inner_uid", "seccomp_profile", "user_namespaces_disabled", "network_policy", "network_allow")
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACES_FIELD_NUMBER: _ClassVar[int]
+    INNER_UID_FIELD_NUMBER: _ClassVar[int]
+    SECCOMP_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    USER_NAMESPACES_DISABLED_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_POLICY_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_ALLOW_FIELD_NUMBER: _ClassVar[int]
+    runtime: str
+    namespaces: _containers.RepeatedScalarFieldContainer[str]
+    inner_uid: int
+    seccomp_profile: str
+    user_namespaces_disabled: bool
+    network_policy: str
+    network_allow: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, runtime: _Optional[str] = ..., namespaces: _Optional[_Iterable[str]] = ..., inner_uid: _Optional[int] = ..., seccomp_profile: _Optional[str] = ..., user_namespaces_disabled: _Optional[bool] = ..., network_policy: _Optional[str] = ..., network_allow: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListTemplatesRequest(_message.Message):
     __slots__ = ()

@@ -17,6 +17,7 @@ from sandbox_svc.errors import (
     PauseUnsupportedError,
     SandboxLimitError,
 )
+from sandbox_svc.isolation import NETWORK_NONE, Isolation
 from sandbox_svc.manager import SandboxManager
 from sandbox_svc.registry import Registry
 from sandbox_svc.templates import Template, TemplateCatalog
@@ -96,6 +97,10 @@ class FakeBackend:
     async def check_template(self, template: Template) -> None:
         if template.name in self.refused_templates:
             raise IsolationUnavailableError(f"the fake backend refuses {template.name!r}")
+
+    def isolation(self, template: Template) -> Isolation:
+        return Isolation(runtime="fake", namespaces=(), inner_uid=0, seccomp_profile="none",
+                         user_namespaces_disabled=False, network_policy=NETWORK_NONE)
 
     async def close(self) -> None:
         self.closed = True

@@ -49,3 +49,16 @@ def test_launcher_joins_cgroups_before_dropping_to_the_sandbox_uid(tmp_path: Pat
     assert argv[separator + 1] == "setpriv"
     assert "--reuid=200007" in argv and "--clear-groups" in argv
     assert argv[-2:] == ["bwrap", "true"]
+
+
+def test_nested_user_namespaces_are_disabled_and_asserted(tmp_path: Path) -> None:
+    argv = bwrap_argv(_layout(tmp_path), ["true"], {})
+    assert "--disable-userns" in argv and "--assert-userns-disabled" in argv
+    assert argv.index("--disable-userns") < argv.index("--")
+
+
+def test_the_seccomp_program_is_read_from_the_given_fd(tmp_path: Path) -> None:
+    assert "--seccomp" not in bwrap_argv(_layout(tmp_path), ["true"], {})
+    argv = bwrap_argv(_layout(tmp_path), ["true"], {}, seccomp_fd=7)
+    assert argv[argv.index("--seccomp") + 1] == "7"
+    assert argv.index("--seccomp") < argv.index("--")

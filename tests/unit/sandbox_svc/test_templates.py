@@ -51,3 +51,28 @@ def test_bad_template_entries_are_rejected_with_what_is_allowed(
 def test_pool_size_override_applies_to_every_template() -> None:
     catalog = load_templates(None).with_pool_size(0)
     assert {t.pool_size for t in catalog.all()} == {0}
+
+
+def test_every_builtin_template_names_a_seccomp_profile() -> None:
+    catalog = load_templates(None)
+    assert {t.name: t.seccomp for t in catalog.all()} == {
+        "base": "default", "filesystem": "default", "browser": "browser"}
+
+
+def test_a_template_file_chooses_a_seccomp_profile_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("templates:\n  - {name: web, seccomp: browser}\n  - {name: plain}\n")
+    catalog = load_templates(path)
+    assert catalog.get("web").seccomp == "browser"
+    assert catalog.get("plain").seccomp == "default"
+
+
+@pytest.mark.parametrize("value", ["unconfined", "''", "null", "[default]"])
+def test_an_unknown_seccomp_profile_is_rejected_naming_the_profiles(
+        tmp_path: Path, value: str) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(f"templates:\n  - {{name: x, seccomp: {value}}}\n")
+    with pytest.raises(InvalidRequestError) as info:
+        load_templates(path)
+    assert "unknown seccomp profile" in str(info.value)
+    assert "allowed: default, browser" in str(info.value)
