@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "deploy":
             return _deploy_command(args)
     except (SandboxError, SandgateError, GatewayError, FileNotFoundError, ValueError,
-            OSError) as exc:
+            OSError, RuntimeError) as exc:
         print(f"sandgate: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
