@@ -12,7 +12,9 @@
      +-- NotConfiguredError     501 / UNIMPLEMENTED     the app lacks what the call needs
 
 A query function's own exception is not one of these: it ends its run's stream
-with ``failed`` and ``error: {code: "agent_error", message}``.
+with ``failed`` and ``error: {code, message}``, where ``code`` is the exception's
+own ``code`` attribute when it has one (the built-in agent's
+``model_not_configured``, ...), else ``agent_error``.
 """
 
 from __future__ import annotations

@@ -63,15 +63,23 @@ def normalized(request: AgentRequest, tenant: str = DEFAULT_TENANT) -> AgentRequ
     return request.model_copy(update={"session_id": session_id, "user_id": user_id})
 
 
+def _code_of(exc: BaseException) -> str | None:
+    """The exception's own stable ``code`` (a non-empty str attribute), if it has one."""
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, str) and code else None
+
+
 def _error_of(exc: BaseException) -> ErrorInfo:
-    """The run's error: the exception's own ``code`` (a str attribute, as agents with
-    stable error codes carry) or ``agent_error``, and its type and message."""
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    """The run's error: the exception's own ``code`` and message (an agent's domain
+    error, written for the client), else ``agent_error`` with its type and message."""
+    code = _code_of(exc)
+    if code is not None and str(exc):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if len(text) > _MAX_ERROR_CHARS:
         text = text[:_MAX_ERROR_CHARS] + "..."
-    code = getattr(exc, "code", None)
-    return ErrorInfo(code=code if isinstance(code, str) and code else "agent_error",
-                     message=text)
+    return ErrorInfo(code=code or "agent_error", message=text)
 
 
 @dataclass(frozen=True)
@@ -186,9 +194,15 @@ class Run:
                         raise
                     final = self.builder.cancel()
                 except Exception as exc:
-                    logger.exception("query function failed (session %s, response %s)",
-                                     self._key.session_id, self.builder.response_id)
                     error = _error_of(exc)
+                    if _code_of(exc) is None:
+                        logger.exception("query function failed (session %s, response %s)",
+                                         self._key.session_id, self.builder.response_id)
+                    else:
+                        # An error the agent expects (no model, model down): no stack.
+                        logger.warning("run failed (session %s, response %s): %s: %s",
+                                       self._key.session_id, self.builder.response_id,
+                                       error.code, error.message)
                     span.set_status(trace.StatusCode.ERROR, error.message)
                     final = self.builder.fail(error)
                 span.set_attribute("sandgate.run_status", str(final[-1].status))

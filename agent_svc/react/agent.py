@@ -10,6 +10,11 @@ One run (one ``/process`` request)::
         approval tool, yield mcp_approval_request) and yield plugin_call_output
     -> still calling tools after max_steps: StepLimitError
 
+Each model call is a span ``agent.model_call`` and each tool call a span
+``agent.tool_call`` under the caller's current span (the server's
+``agent.run``); the tool call's trace context goes on to the gateway in the
+gRPC metadata, so the gateway's ``tool.call`` span continues the same trace.
+
 What the run yields is what a query function may yield (:mod:`agent_svc.protocol`):
 ``str`` text deltas and complete :class:`Message` objects. Every finished
 message is appended to the history before it is yielded.
@@ -25,10 +30,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 
+from opentelemetry import trace
+
 from agent_svc.protocol import AgentRequest, Message, Role, TextContent
 from agent_svc.react.approval import match_answers, pending_approvals, rejection_text
 from agent_svc.react.chat_format import to_chat_messages
-from agent_svc.react.errors import StepLimitError
+from agent_svc.react.errors import ReactAgentError, StepLimitError
 from agent_svc.react.history import ConversationHistory, SessionHistoryAdapter
 from agent_svc.react.messages import (
     ApprovalAnswer,
@@ -42,6 +49,7 @@ from agent_svc.react.messages import (
 from agent_svc.react.model import ChatModel, ModelTurn
 from agent_svc.react.settings import ReactSettings
 from agent_svc.react.toolbox import GatewayTools, ToolClient, Toolset
+from agent_svc.telemetry import tracer_for
 from sandgate.sdk.tools import AsyncToolGateway
 
 __all__ = ["QueryFunction", "ReactAgent", "gateway_factory", "make_react_query", "react_query"]
@@ -80,14 +88,18 @@ class ReactAgent:
             :meth:`run`).
         record_history: append each finished message to ``history``; False when
             something else records the runs (an AgentApp with a session history).
+        tracer_provider: where the model and tool call spans go (default: the
+            global provider).
     """
 
     def __init__(self, settings: ReactSettings, gateway_factory: Callable[[], ToolClient],
                  history: ConversationHistory | None = None, *,
-                 record_history: bool = True) -> None:
+                 record_history: bool = True,
+                 tracer_provider: trace.TracerProvider | None = None) -> None:
         self.settings = settings
         self.history = history
         self.record_history = record_history
+        self._tracer = tracer_for(tracer_provider)
         self._model = ChatModel(settings)
         self._tools = GatewayTools(gateway_factory, ttl_s=settings.tools_ttl_s,
                                    call_timeout_s=settings.tool_timeout_s)
@@ -138,11 +150,9 @@ class ReactAgent:
                     pending.call, rejection_text(answer), is_error=True))
         for message in inputs:
             await run.record(message)
-        for _ in range(self.settings.max_steps):
+        for step in range(1, self.settings.max_steps + 1):
             turn = ModelTurn()
-            async for item in self._model.turn(
-                    to_chat_messages(self.settings.system_prompt, run.messages),
-                    toolset.schemas, request):
+            async for item in self._model_turn(run, toolset, request, step):
                 if isinstance(item, str):
                     yield item
                 else:
@@ -168,9 +178,38 @@ class ReactAgent:
             "answer (the model kept calling tools); raise SANDGATE_AGENT_MAX_STEPS or ask "
             "for less at once")
 
+    async def _model_turn(self, run: _Run, toolset: Toolset, request: AgentRequest, step: int
+                          ) -> AsyncIterator[str | ModelTurn]:
+        # Not the current span: it would stay current in the consumer between yields.
+        span = self._tracer.start_span("agent.model_call", attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": request.model or self.settings.model,
+            "sandgate.step": step})
+        try:
+            async for item in self._model.turn(
+                    to_chat_messages(self.settings.system_prompt, run.messages),
+                    toolset.schemas, request):
+                if not isinstance(item, str):
+                    span.set_attribute("sandgate.tool_calls", len(item.calls))
+                    if item.finish_reason:
+                        span.set_attribute("gen_ai.response.finish_reasons",
+                                           [item.finish_reason])
+                yield item
+        except ReactAgentError as exc:
+            span.set_status(trace.StatusCode.ERROR, exc.code)
+            raise
+        finally:
+            span.end()
+
     async def _call(self, run: _Run, call: ToolCall, toolset: Toolset) -> Message:
-        outcome = await self._tools.call(call, toolset, session=run.session_id,
-                                         user=run.user_id)
+        tool = toolset.tool_name(call.name)
+        with self._tracer.start_as_current_span("agent.tool_call", attributes={
+                "sandgate.tool": tool, "sandgate.session_id": run.session_id}) as span:
+            outcome = await self._tools.call(call, toolset, session=run.session_id,
+                                             user=run.user_id)
+            span.set_attribute("sandgate.is_error", outcome.is_error)
+            if outcome.is_error:
+                span.set_status(trace.StatusCode.ERROR, "tool_error")
         return await run.record(output_message(call, outcome.output, is_error=outcome.is_error))
 
     async def close(self) -> None:

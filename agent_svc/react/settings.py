@@ -70,8 +70,10 @@ class ReactSettings(BaseSettings):
     gateway_target: str = Field("127.0.0.1:8001",
                                 validation_alias=_alias("GATEWAY_TARGET"))
     """gRPC address of the gateway's ToolGateway."""
-    gateway_api_key: str = Field("", validation_alias=_alias("GATEWAY_API_KEY"))
-    """Key presented to the gateway (empty when it runs without keys)."""
+    gateway_api_key: str = Field("", validation_alias=_alias("GATEWAY_KEY",
+                                                            "SANDGATE_GATEWAY_API_KEY"))
+    """Key presented to the gateway (empty when it runs without keys; the agent
+    server falls back to its service key, ``BEARER_TOKEN``)."""
 
     @field_validator("model_timeout_s", "tool_timeout_s")
     @classmethod

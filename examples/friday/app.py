@@ -13,7 +13,8 @@ Configuration (environment):
     SANDGATE_GATEWAY_TARGET  the tool gateway's gRPC address (default 127.0.0.1:8001)
     SANDGATE_AGENT_APPROVAL_TOOLS  tools that wait for a human's approval, e.g. run_shell_command
 
-Run: ``python examples/friday/app.py`` (see README.md beside this file).
+Run: ``SANDGATE_AGENT_APP=examples.friday.app:agent_app make run``, or alone
+``python examples/friday/app.py`` (see README.md beside this file).
 """
 
 from __future__ import annotations

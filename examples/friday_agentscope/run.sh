@@ -20,6 +20,11 @@ PY
   touch "$venv/.ready"
 fi
 
+if "$root/.venv/bin/python" -c "import socket,sys; sys.exit(socket.socket().connect_ex(('127.0.0.1', 8090)) != 0)"; then
+  echo "error: 127.0.0.1:8090 is taken (a running 'make run' serves its built-in agent there); stop it first" >&2
+  exit 1
+fi
+
 target="${SANDGATE_TARGET:-127.0.0.1:8002}"
 if ! "$root/.venv/bin/python" -c "import grpc,sys; ch=grpc.insecure_channel('$target'); grpc.channel_ready_future(ch).result(timeout=1)" 2>/dev/null; then
   echo "==> starting SandboxService on $target (stops with this script)"

@@ -4,7 +4,8 @@
     sandgate mcp [--session ID]         serve the sandbox tools as MCP over stdio (for IDEs)
     sandgate sandbox-server [--config]  run only the sandbox control plane
     sandgate gateway-server [--config]  run only the tool gateway (MCP and ToolGateway gRPC)
-    sandgate agent-server --app mod:app serve an AgentApp (/process on 8090, gRPC on 8003)
+    sandgate agent-server [--app m:app] serve an AgentApp (/process on 8090, gRPC on 8003);
+                                        the built-in ReAct agent without --app
     sandgate agent-worker --app mod:app run the app's Celery task worker
     sandgate sandbox create|ls|templates|exec|rm|pause|resume
     sandgate bench                      print the benchmark JSON
@@ -237,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "deploy":
             return _deploy_command(args)
     except (SandboxError, SandgateError, GatewayError, FileNotFoundError, ValueError,
-            OSError) as exc:
+            OSError, RuntimeError) as exc:
         print(f"sandgate: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

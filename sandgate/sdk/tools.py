@@ -14,6 +14,9 @@ session share files and Python state. A tool that ran and failed is a result
 with ``is_error`` set, not an exception; exceptions (:mod:`sandgate.sdk.errors`)
 mean the call itself could not be made: no gateway, a wrong key, a rate limit,
 a deadline.
+
+Each call carries the caller's current trace context (W3C ``traceparent`` in
+the gRPC metadata), so the gateway's span of the call joins the caller's trace.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from types import TracebackType
 import grpc
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
+from opentelemetry import propagate
 
 from sandgate.gateway.v1 import gateway_service_pb2 as pb
 from sandgate.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
@@ -209,6 +213,12 @@ class AsyncToolGateway:
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.ToolGatewayStub | None = None
 
+    def _call_metadata(self) -> tuple[tuple[str, str], ...]:
+        """The client's metadata plus the current trace context (none when not tracing)."""
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        return self._metadata + tuple(carrier.items()) if carrier else self._metadata
+
     def _connected(self) -> pb_grpc.ToolGatewayStub:
         if self._stub is None:
             self._channel = grpc.aio.insecure_channel(self.target)
@@ -226,7 +236,7 @@ class AsyncToolGateway:
         """
         stub = self._connected()
         reply = await translated(lambda: stub.ListTools(
-            pb.ListToolsRequest(), metadata=self._metadata, timeout=timeout))
+            pb.ListToolsRequest(), metadata=self._call_metadata(), timeout=timeout))
         return [_tool(t) for t in reply.tools]
 
     async def call_tool(self, name: str, arguments: Mapping[str, object] | None = None, *,
@@ -262,7 +272,8 @@ class AsyncToolGateway:
             session=pb.SessionKey(session_id=session or self.session,
                                   user_id=self.user if user is None else user),
             name=name, arguments=_arguments(arguments))
-        call = self._connected().CallTool(request, metadata=self._metadata, timeout=timeout)
+        call = self._connected().CallTool(request, metadata=self._call_metadata(),
+                                          timeout=timeout)
         try:
             async for event in call:
                 if event.HasField("result"):

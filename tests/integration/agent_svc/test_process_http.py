@@ -77,6 +77,29 @@ async def test_an_exception_ends_the_stream_failed_without_a_traceback(tmp_path:
     assert "Traceback" not in str(events)
 
 
+class QuotaSpentError(Exception):
+    """An agent's domain error with a stable code, as the built-in agent's errors carry."""
+
+    code = "quota_spent"
+
+
+async def test_an_error_with_its_own_code_fails_the_run_with_that_code_and_its_message(
+        tmp_path: Path) -> None:
+    app = AgentApp(app_name="Coded")
+
+    @app.query()
+    async def query(self: AgentApp, msgs: object, **kwargs: object) -> AsyncIterator[str]:
+        yield "working"
+        raise QuotaSpentError("the monthly quota is spent; raise it or wait")
+
+    async with serving(app, tmp_path) as server, httpx.AsyncClient() as client:
+        status, events = await read_events(client, f"{server.http_url}/process", _ask("go"))
+    assert status == 200
+    assert events[-1]["status"] == "failed"
+    assert events[-1]["error"] == {"code": "quota_spent",
+                                   "message": "the monthly quota is spent; raise it or wait"}
+
+
 async def test_a_tool_message_is_streamed_as_a_plugin_call(tmp_path: Path) -> None:
     async with serving(echo_app(), tmp_path) as server, httpx.AsyncClient() as client:
         _, events = await read_events(client, f"{server.http_url}/process", _ask("tool"))
