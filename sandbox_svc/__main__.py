@@ -11,7 +11,6 @@ from pathlib import Path
 from sandbox_svc.errors import SandboxError
 from sandbox_svc.server import serve
 from sandbox_svc.settings import SandboxServiceSettings
-from sandgate.service.assembly import ListenError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = SandboxServiceSettings.load(args.config)
         asyncio.run(serve(settings))
-    except (SandboxError, FileNotFoundError, ValueError, ListenError) as exc:
+    except (SandboxError, ValueError, OSError) as exc:  # OSError: ListenError, lock file
         print(f"sandbox_svc: {exc}", file=sys.stderr)
         return 2
     return 0
