@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _sandbox_command(args: argparse.Namespace) -> int:
-    from sandgate.sdk import AsyncSandbox
+    from sandgate.sdk import AsyncSandbox, TimeoutException
 
     client = {"target": args.target, "api_key": args.api_key}
     if args.action == "create":
@@ -102,10 +102,16 @@ async def _sandbox_command(args: argparse.Namespace) -> int:
         try:
             if args.action == "exec":
                 command = " ".join(args.cmd)
-                result = await sbx.commands.run(
-                    command, timeout=args.timeout,
-                    on_stdout=lambda s: print(s, end="", flush=True),
-                    on_stderr=lambda s: print(s, end="", file=sys.stderr, flush=True))
+                try:
+                    result = await sbx.commands.run(
+                        command, timeout=args.timeout,
+                        on_stdout=lambda s: print(s, end="", flush=True),
+                        on_stderr=lambda s: print(s, end="", file=sys.stderr, flush=True))
+                except TimeoutException as exc:
+                    if not exc.sandbox_timeout:
+                        raise
+                    print(f"sandgate: {exc}", file=sys.stderr)
+                    return 124  # as timeout(1) does
                 return result.exit_code
             if args.action == "rm":
                 await sbx.kill()
