@@ -5,6 +5,7 @@
     sandgate sandbox-server [--config]  run only the sandbox control plane
     sandgate gateway-server [--config]  run only the tool gateway (MCP and ToolGateway gRPC)
     sandgate sandbox create|ls|exec|rm|pause|resume
+    sandgate gc [--dry-run] [--state-dir DIR]   remove what no running Sandgate owns
     sandgate bench                      print the benchmark JSON
 """
 
@@ -78,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         action = ssub.add_parser(name, help=text)
         action.add_argument("sandbox_id")
         _add_client_args(action)
+
+    gc = sub.add_parser("gc", help="remove sandboxes, cgroups, mounts, processes and state "
+                        "dirs that no running Sandgate owns (e.g. after a killed run)")
+    gc.add_argument("--dry-run", action="store_true", help="list what would go; remove nothing")
+    gc.add_argument("--state-dir", type=Path, action="append", help="only this state dir "
+                    "(repeatable; default: every Sandgate instance on this host)")
 
     bench = sub.add_parser("bench", help="run the benchmarks and print one JSON object")
     bench.add_argument("--quick", action="store_true", help="fewer iterations")
@@ -164,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
             return gateway_main(["--config", str(args.config)] if args.config else [])
         if args.command == "sandbox":
             return asyncio.run(_sandbox_command(args))
+        if args.command == "gc":
+            from sandgate.cli.gc import run_gc
+
+            return run_gc(args.state_dir, dry_run=args.dry_run)
         if args.command == "bench":
             from bench.run import main as bench_main
 
