@@ -183,8 +183,10 @@ async def _listen_and_serve(settings: GatewaySettings, host: str, auth: Authenti
                        health=lambda: {"upstreams": [s.__dict__ for s in federation.status()],
                                        "bound_sandboxes": len(calls.binder.bindings)})
     sock = _listen(host, settings.port)
+    # log_config=None: uvicorn's records reach the process's own handler (text or JSON).
     http = _EmbeddedUvicorn(uvicorn.Config(front.app(), log_level="warning", access_log=False,
-                                           lifespan="on", timeout_graceful_shutdown=2))
+                                           log_config=None, lifespan="on",
+                                           timeout_graceful_shutdown=2))
     http_task = asyncio.create_task(http.serve(sockets=[sock]), name="sandgate-gateway-http")
     try:
         async with asyncio.timeout(10):

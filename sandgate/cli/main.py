@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import sys
 from pathlib import Path
 
@@ -147,9 +147,15 @@ def _mcp_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # Logs go to stderr: for `sandgate mcp`, stdout is the protocol.
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from sandgate.service.logs import LOG_FORMAT_ENV, LOG_LEVEL_ENV, configure_logging
+
+    try:
+        # Logs go to stderr: for `sandgate mcp`, stdout is the protocol.
+        configure_logging(os.environ.get(LOG_FORMAT_ENV, "text"),
+                          os.environ.get(LOG_LEVEL_ENV, "INFO"), environ=os.environ)
+    except ValueError as exc:
+        print(f"sandgate: {exc}", file=sys.stderr)
+        return 2
     from gateway.errors import GatewayError
     from sandbox_svc.errors import SandboxError
     from sandgate.sdk.errors import SandgateError
