@@ -83,8 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     gc = sub.add_parser("gc", help="remove sandboxes, cgroups, mounts, processes and state "
                         "dirs that no running Sandgate owns (e.g. after a killed run)")
     gc.add_argument("--dry-run", action="store_true", help="list what would go; remove nothing")
-    gc.add_argument("--state-dir", type=Path, action="append", help="only this state dir "
-                    "(repeatable; default: every Sandgate instance on this host)")
+    gc.add_argument("--state-dir", type=Path, action="append", metavar="DIR",
+                    help="only this state dir (repeatable; default: every Sandgate instance "
+                    "on this host)")
 
     bench = sub.add_parser("bench", help="run the benchmarks and print one JSON object")
     bench.add_argument("--quick", action="store_true", help="fewer iterations")

@@ -36,5 +36,5 @@ async def test_create_exec_list_and_remove_from_the_command_line(
 
 async def test_help_lists_every_command() -> None:
     helped = await _sandgate("--help")
-    for command in ("up", "sandbox-server", "sandbox", "bench"):
+    for command in ("up", "sandbox-server", "sandbox", "gc", "bench"):
         assert command in helped.stdout
