@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import sys
 from pathlib import Path
 
-from gateway.server import serve
 from gateway.settings import GatewaySettings
+from sandgate.service.logs import LOG_FORMAT_ENV, LOG_LEVEL_ENV, configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,9 +21,11 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Run Sandgate's tool gateway (MCP and gRPC).")
     parser.add_argument("--config", type=Path, help="env file with SANDGATE_* keys")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        configure_logging(os.environ.get(LOG_FORMAT_ENV, "text"),
+                          os.environ.get(LOG_LEVEL_ENV, "INFO"), environ=os.environ)
+        from gateway.server import serve  # imports grpc: after the logging set-up
+
         asyncio.run(serve(GatewaySettings.load(args.config)))
     except (FileNotFoundError, ValueError, OSError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)

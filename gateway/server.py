@@ -28,7 +28,12 @@ from gateway.settings import GatewaySettings
 from gateway.telemetry import GatewayMetrics, tracer_for
 from gateway.tools import SandboxToolGroup, default_groups
 from sandgate.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
-from sandgate.service.assembly import GrpcServer, create_grpc_server, serve_until_signal
+from sandgate.service.assembly import (
+    GrpcServer,
+    ListenError,
+    create_grpc_server,
+    serve_until_signal,
+)
 from sandgate.service.binding import listen_host
 from sandgate.service.boundary import ErrorBoundary
 from sandgate.service.keys import Authenticator
@@ -112,6 +117,12 @@ def build_tool_calls(settings: GatewaySettings, control: SandboxControl, *,
 
 
 def _listen(host: str, port: int) -> socket.socket:
+    """The MCP HTTP socket, bound; a busy port is an error (SO_REUSEADDR only lets a
+    port in TIME_WAIT be reused, never one another server listens on).
+
+    Raises:
+        ListenError: the port is in use or the address is not available here.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so,
     # and Nagle's algorithm would add ~40 ms to every small response.
@@ -119,9 +130,10 @@ def _listen(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise ListenError(f"cannot listen on {host}:{port} for MCP HTTP: "
+                          f"{exc.strerror or exc}") from exc
     sock.set_inheritable(True)
     return sock
 
@@ -171,8 +183,10 @@ async def _listen_and_serve(settings: GatewaySettings, host: str, auth: Authenti
                        health=lambda: {"upstreams": [s.__dict__ for s in federation.status()],
                                        "bound_sandboxes": len(calls.binder.bindings)})
     sock = _listen(host, settings.port)
+    # log_config=None: uvicorn's records reach the process's own handler (text or JSON).
     http = _EmbeddedUvicorn(uvicorn.Config(front.app(), log_level="warning", access_log=False,
-                                           lifespan="on", timeout_graceful_shutdown=2))
+                                           log_config=None, lifespan="on",
+                                           timeout_graceful_shutdown=2))
     http_task = asyncio.create_task(http.serve(sockets=[sock]), name="sandgate-gateway-http")
     try:
         async with asyncio.timeout(10):

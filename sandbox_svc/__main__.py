@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import sys
 from pathlib import Path
 
 from sandbox_svc.errors import SandboxError
-from sandbox_svc.server import serve
 from sandbox_svc.settings import SandboxServiceSettings
-from sandgate.service.assembly import ListenError
+from sandgate.service.logs import LOG_FORMAT_ENV, LOG_LEVEL_ENV, configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,12 +19,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path,
                         help="env file with SANDGATE_* or AgentScope-style keys (PORT, POOL_SIZE…)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        configure_logging(os.environ.get(LOG_FORMAT_ENV, "text"),
+                          os.environ.get(LOG_LEVEL_ENV, "INFO"), environ=os.environ)
+        from sandbox_svc.server import serve  # imports grpc: after the logging set-up
+
         settings = SandboxServiceSettings.load(args.config)
         asyncio.run(serve(settings))
-    except (SandboxError, FileNotFoundError, ValueError, ListenError) as exc:
+    except (SandboxError, ValueError, OSError) as exc:  # OSError: ListenError, lock file
         print(f"sandbox_svc: {exc}", file=sys.stderr)
         return 2
     return 0

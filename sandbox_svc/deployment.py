@@ -4,7 +4,9 @@
 
 - ``local`` (the default): :class:`~sandbox_svc.local.backend.LocalBackend`
   (bubblewrap + cgroups on this host) and a
-  :class:`~sandbox_svc.registry_sqlite.SqliteRegistry` in the state dir.
+  :class:`~sandbox_svc.registry_sqlite.SqliteRegistry` in the state dir. The
+  state dir's lock (:mod:`sandbox_svc.local.statelock`) is taken first, before
+  the registry or any sandbox is looked at: a second instance refuses at once.
 - ``k8s``: one Pod per sandbox in ``K8S_NAMESPACE``
   (:class:`~sandbox_svc.kubernetes.backend.KubernetesBackend`), the API server as
   the registry (:class:`~sandbox_svc.kubernetes.registry.KubernetesRegistry`);
@@ -17,6 +19,7 @@ A caller may inject either part (tests do); only the missing one is built.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sandbox_svc.backend import SandboxBackend
@@ -33,6 +36,9 @@ class Deployment:
 
     backend: SandboxBackend
     registry: Registry
+    release: Callable[[], None] = lambda: None
+    """Gives up what the deployment holds exclusively (the state dir's lock); call it
+    last, once the backend and the registry are closed."""
 
 
 async def open_deployment(settings: SandboxServiceSettings, *,
@@ -41,9 +47,11 @@ async def open_deployment(settings: SandboxServiceSettings, *,
     """The backend and registry ``settings`` name, with injected ones taking precedence.
 
     Raises:
+        StateDirInUseError: another running instance holds the state dir.
         IsolationUnavailableError: the deployment (or Redis) is not available in
             this build, or this host cannot isolate sandboxes.
         RegistryUnavailableError: the registry file cannot be used.
+        OSError: the state dir or its lock file cannot be created.
     """
     if backend is not None and registry is not None:
         return Deployment(backend, registry)
@@ -60,23 +68,27 @@ async def _local(settings: SandboxServiceSettings, backend: SandboxBackend | Non
             f"under {settings.state_dir}")
     # Imported here: the local backend needs Linux modules a k8s build never loads.
     from sandbox_svc.local.backend import LocalBackend
+    from sandbox_svc.local.statelock import StateLock
     from sandbox_svc.registry_sqlite import SqliteRegistry
 
+    # Before anything in the state dir is looked at: a second instance touches nothing.
+    lock = await asyncio.to_thread(StateLock.acquire, settings.state_dir)
     built: SandboxBackend | None = None
-    if backend is None:
-        # One host uid per sandbox: the range is as large as the sandbox limit.
-        backend = built = await asyncio.to_thread(
-            LocalBackend.for_host, settings.state_dir, uid_base=settings.uid_base,
-            uid_count=settings.max_sandboxes)
-    if registry is None:
-        try:
+    try:
+        if backend is None:
+            # One host uid per sandbox: the range is as large as the sandbox limit.
+            backend = built = await asyncio.to_thread(
+                LocalBackend.for_host, settings.state_dir, uid_base=settings.uid_base,
+                uid_count=settings.max_sandboxes)
+        if registry is None:
             registry = await asyncio.to_thread(
                 SqliteRegistry, settings.state_dir / "registry.db")
-        except BaseException:
-            if built is not None:
-                await built.close()
-            raise
-    return Deployment(backend, registry)
+    except BaseException:
+        if built is not None:
+            await built.close()
+        lock.release()
+        raise
+    return Deployment(backend, registry, lock.release)
 
 
 async def _kubernetes(settings: SandboxServiceSettings, backend: SandboxBackend | None,

@@ -9,6 +9,7 @@ SandboxError
  |    +-- PauseUnsupportedError   the backend cannot pause sandboxes
  |    +-- SessionConflictError    another claimer bound the session first (internal)
  +-- RegistryUnavailableError     the registry cannot be opened: refuse to start
+ +-- StateDirInUseError           another instance holds the state dir: refuse to start
  +-- BackendError                 the isolation backend failed to act
       +-- IsolationUnavailableError  bwrap / cgroups missing: refuse to start
 
@@ -30,6 +31,7 @@ __all__ = [
     "SandboxNotFoundError",
     "SandboxStateError",
     "SessionConflictError",
+    "StateDirInUseError",
     "TemplateNotFoundError",
 ]
 
@@ -88,6 +90,17 @@ class SessionConflictError(SandboxStateError):
 
 class RegistryUnavailableError(SandboxError):
     """The registry's storage cannot be used (e.g. written by a newer version)."""
+
+
+class StateDirInUseError(SandboxError):
+    """Another running Sandgate holds the state directory's lock; nothing was touched."""
+
+    def __init__(self, state_dir: str, pid: int | None) -> None:
+        holder = f"pid {pid}" if pid is not None else "pid unknown"
+        super().__init__(f"another Sandgate ({holder}) is using {state_dir}; stop it or set "
+                         "SANDGATE_STATE_DIR")
+        self.state_dir = state_dir
+        self.pid = pid
 
 
 class BackendError(SandboxError):

@@ -62,6 +62,10 @@ class Lifecycle:
         self.clock = clock
         self.refill = asyncio.Event()
         """Set when a pool may be short or room for one may have appeared."""
+        self.created: set[str] = set()
+        """Ids this instance started and has not destroyed yet."""
+        self.adopted: set[str] = set()
+        """Ids this instance adopted from a previous run at start-up (see Upkeep.recover)."""
         self._in_flight = 0  # every start in flight (pooled or not)
         self._slot_lock = asyncio.Lock()
 
@@ -139,11 +143,13 @@ class Lifecycle:
             span.set_attribute("sandgate.sandbox_id", record.sandbox_id)
             span.set_attribute("sandgate.template", template.name)
             await self.registry.insert(record)
+            self.created.add(record.sandbox_id)
             started = time.perf_counter()
             try:
                 target = await self.backend.start(
                     StartSpec(record.sandbox_id, template, record.token))
             except BaseException:
+                self.created.discard(record.sandbox_id)
                 await self.registry.remove(record.sandbox_id)
                 self.metrics.operations.labels("start", "error").inc()
                 raise
@@ -151,6 +157,7 @@ class Lifecycle:
                 time.perf_counter() - started)
         record = record.with_changes(status=SandboxStatus.READY, target=target)
         if not await self.registry.update(record):
+            self.created.discard(record.sandbox_id)
             await self.backend.destroy(record.sandbox_id)
             raise SandboxNotFoundError(record.sandbox_id)  # deleted while it started
         self.metrics.operations.labels("start", "ok").inc()
@@ -189,6 +196,8 @@ class Lifecycle:
             span.set_attribute("sandgate.sandbox_id", record.sandbox_id)
             await self.backend.destroy(record.sandbox_id)
             await self.registry.remove(record.sandbox_id)
+        self.created.discard(record.sandbox_id)
+        self.adopted.discard(record.sandbox_id)
         self.metrics.operations.labels("delete", event.value).inc()
         self.events.publish(event, record)
         self.refill.set()  # a pooled sandbox to replace, or room for a pool that waits

@@ -90,8 +90,17 @@ class SandboxManager:
         await self._upkeep.recover()
         self._upkeep.start()
 
-    async def stop(self, *, delete_all: bool) -> None:
-        """Stop the pool and the reaper, optionally delete every sandbox, close the backend.
+    async def stop(self, *, delete_all: bool, keep_adopted: bool = False) -> None:
+        """Stop the pool and the reaper, optionally delete sandboxes, close the backend.
+
+        Only this instance's sandboxes are ever deleted: those it started and those
+        it adopted at start-up. With the state dir's lock held that is every
+        sandbox of the registry; a registry shared with other managers keeps theirs.
+
+        Args:
+            delete_all: delete this instance's sandboxes.
+            keep_adopted: of those, keep the ones adopted from a previous run (an
+                instance whose start failed hands them on untouched).
 
         Raises:
             BackendError: a sandbox could not be deleted.
@@ -99,7 +108,8 @@ class SandboxManager:
         await self._upkeep.stop()
         self.events.close()
         if delete_all:
-            records = await self._registry.all()
+            mine = self._life.created | (set() if keep_adopted else self._life.adopted)
+            records = [r for r in await self._registry.all() if r.sandbox_id in mine]
             for start in range(0, len(records), 8):  # a few at a time, bounded
                 await asyncio.gather(*(self._life.destroy(r, EventType.DELETED)
                                        for r in records[start:start + 8]))

@@ -87,6 +87,7 @@ class Upkeep:
                 alive = await life.backend.probe(record.sandbox_id)
             if alive and record.status is not SandboxStatus.STARTING:
                 known.add(record.sandbox_id)
+                life.adopted.add(record.sandbox_id)
                 life.events.publish(EventType.ADOPTED, record)
                 logger.info("adopted sandbox %s (%s)", record.sandbox_id, record.template)
             else:

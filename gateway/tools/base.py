@@ -3,6 +3,11 @@
 Results follow AgentScope Runtime: text blocks for stdout, stderr (when there
 is any) and the return code, labelled, with ``is_error`` when the command
 failed. A cell's PNG (and other image) outputs become MCP image content.
+
+A command or cell that runs past its timeout is an error result that says so
+("timed out after N s"), after the output it produced until then; the sandbox
+answers that as a result marked ``timed_out``, so it is never confused with the
+gateway's own deadline on the call (a DEADLINE_EXCEEDED status).
 """
 
 from __future__ import annotations
@@ -91,6 +96,12 @@ def _duration(seconds: float) -> Duration:
     return value
 
 
+def _timed_out_block(what: str, timeout: float, after: str) -> TextBlock:
+    return TextBlock(f"Error: the {what} timed out after {timeout:g} s and {after}; the "
+                     "output above is what it produced until then. Pass a larger timeout "
+                     f"(at most {_MAX_TIMEOUT_S:g} s), or split the work.", "error")
+
+
 def _shell_blocks(stdout: bytes, stderr: bytes, code: int | None) -> list[ContentBlock]:
     blocks: list[ContentBlock] = [TextBlock(stdout.decode(errors="replace"), "stdout")]
     if stderr:
@@ -133,11 +144,16 @@ class BaseTools:
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise
-            # Keep what the command printed before it was stopped.
+            # Our own deadline passed (the sandbox did not answer in time), or a sandboxd
+            # older than ExitStatus.timed_out: keep what the command printed anyway.
             failed = failure_result(Hop.SANDBOX, exc.code(), exc.details() or "timed out",
                                     sandbox_id=sandbox.sandbox_id)
             return ToolResult((*_shell_blocks(bytes(out), bytes(err), None), *failed.content),
                               is_error=True, sandbox_id=sandbox.sandbox_id)
+        if status is not None and status.timed_out:
+            blocks = _shell_blocks(bytes(out), bytes(err), None)
+            blocks.append(_timed_out_block("command", timeout, "its processes were killed"))
+            return ToolResult(tuple(blocks), is_error=True, sandbox_id=sandbox.sandbox_id)
         code = status.exit_code if status is not None else -1
         blocks = _shell_blocks(bytes(out), bytes(err), code)
         if status is not None and status.oom_killed:
@@ -181,6 +197,9 @@ class BaseTools:
             blocks.append(TextBlock("".join(stderr), "stderr"))
         blocks.extend(outputs)
         blocks.extend(error)
+        if result.timed_out:
+            blocks.append(_timed_out_block("cell", timeout, "was interrupted" + (
+                "" if result.kernel_restarted else "; the kernel and its variables are kept")))
         if result.kernel_restarted:
             blocks.append(TextBlock("The Python kernel had stopped and was restarted: "
                                     "variables and imports of earlier cells are gone.", "note"))

@@ -3,6 +3,7 @@
 Layout under ``state_dir`` (root-owned, mode 0711 so the unprivileged sandbox
 uids can traverse but not list it)::
 
+    sandgate.lock              one service per state dir (flock; see statelock)
     etc/                       synthetic passwd, group, hosts (shared, read-only)
     uids.lock                  serialises host uid allocation (flock)
     sb/<id>/workspace          /workspace inside, owned by the sandbox's host uid
@@ -24,7 +25,6 @@ import asyncio
 import compileall
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -61,6 +61,7 @@ from sandbox_svc.local.network import (
 )
 from sandbox_svc.local.runtime import first_unsearchable_dir, locate_runtime
 from sandbox_svc.local.seccomp import SeccompPrograms
+from sandbox_svc.local.statelock import cgroup_parent
 from sandbox_svc.templates import HOST_LOOPBACK, Template
 
 __all__ = ["LocalBackend"]
@@ -167,9 +168,7 @@ class LocalBackend:
                 )
         # Every profile compiled once: a launch only copies the bytes into a pipe.
         seccomp = SeccompPrograms.compile()
-        # One cgroup parent per state dir: services never see each other's groups.
-        digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:8]
-        cgroups = detect_cgroups(parent=f"sandgate-{digest}")
+        cgroups = detect_cgroups(parent=cgroup_parent(state_dir))
         venv = Path(sys.prefix)
         if venv == Path(sys.base_prefix):
             raise IsolationUnavailableError(

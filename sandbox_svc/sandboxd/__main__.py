@@ -33,6 +33,8 @@ import sys
 from functools import partial
 from pathlib import Path
 
+from sandgate.service.logs import LOG_FORMAT_ENV, configure_logging
+
 __all__ = ["main"]
 
 TOKEN_ENV = "SANDGATE_SANDBOXD_TOKEN"
@@ -197,11 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     # Start-up only allocates objects that live as long as the daemon; collecting
     # garbage meanwhile costs cold-start time for nothing. Re-enabled once serving.
     gc.disable()
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    try:
+        configure_logging(os.environ.get(LOG_FORMAT_ENV, "text"), args.log_level)
+    except ValueError as exc:
+        print(f"sandboxd: {exc}", file=sys.stderr)
+        return _EXIT_USAGE
     return asyncio.run(_serve(args, token))
 
 

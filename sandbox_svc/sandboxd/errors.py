@@ -19,10 +19,10 @@ SandboxdError
  |    +-- TooManyCommandsError
  |    +-- ProcessLimitError          the sandbox's process limit stops a fork
  |    +-- DiskFullError
- +-- TimeoutExceededError           the work ran out of time; partial output was sent
- |    +-- ExecTimeoutError
- |    +-- CellTimeoutError
  +-- KernelUnavailableError         the Python kernel could not be started
+
+A command or cell that runs out of time is not an error: it ends with a result
+marked as timed out (see exec and kernel).
 
 The gRPC servicer maps each branch to one status code, in one place.
 """
@@ -30,11 +30,9 @@ The gRPC servicer maps each branch to one status code, in one place.
 from __future__ import annotations
 
 __all__ = [
-    "CellTimeoutError",
     "DirectoryNotEmptyError",
     "DiskFullError",
     "EditTextMismatchError",
-    "ExecTimeoutError",
     "FileNotRegularError",
     "FileNotTextError",
     "FileTooLargeError",
@@ -50,7 +48,6 @@ __all__ = [
     "PathStateError",
     "ProcessLimitError",
     "SandboxdError",
-    "TimeoutExceededError",
     "TooManyCommandsError",
     "WorkspaceRootError",
 ]
@@ -179,30 +176,6 @@ class ProcessLimitError(LimitExceededError):
 class DiskFullError(LimitExceededError):
     def __init__(self, path: str) -> None:
         super().__init__(f"{path}: no space left in the workspace")
-
-
-class TimeoutExceededError(SandboxdError):
-    """The work ran past its timeout; partial output has been streamed."""
-
-
-class ExecTimeoutError(TimeoutExceededError):
-    def __init__(self, timeout: float) -> None:
-        super().__init__(
-            f"command timed out after {timeout:g} s and its process group was killed; "
-            "pass a longer timeout (up to 3600 s) if it needs more time"
-        )
-        self.timeout = timeout
-
-
-class CellTimeoutError(TimeoutExceededError):
-    def __init__(self, timeout: float, *, kernel_restarted: bool) -> None:
-        if kernel_restarted:
-            tail = "it did not stop, so the kernel was restarted and its state is lost"
-        else:
-            tail = "the kernel and its state are kept"
-        super().__init__(f"cell timed out after {timeout:g} s and was interrupted; {tail}")
-        self.timeout = timeout
-        self.kernel_restarted = kernel_restarted
 
 
 class KernelUnavailableError(SandboxdError):

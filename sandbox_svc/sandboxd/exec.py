@@ -1,9 +1,10 @@
 """Shell commands: ``/bin/sh -c`` in its own process group, output streamed.
 
 A command gets a clean environment, a working directory inside the workspace,
-its stdin bytes (then EOF), a timeout that kills its whole process group, and
-an output cap past which output is dropped (but still drained, so the command
-never blocks on a full pipe) with one visible marker.
+its stdin bytes (then EOF), a timeout that kills its whole process group (the
+run then ends with an exit event marked ``timed_out``, after the output so
+far), and an output cap past which output is dropped (but still drained, so the
+command never blocks on a full pipe) with one visible marker.
 
 When the shell exits while processes it started still hold its output pipes,
 they are given a short grace, then the process group is killed: such a
@@ -26,7 +27,6 @@ from contextlib import aclosing, suppress
 from dataclasses import dataclass, field
 
 from .errors import (
-    ExecTimeoutError,
     InvalidInputError,
     ProcessLimitError,
     TooManyCommandsError,
@@ -85,6 +85,8 @@ class ExitEvent:
     duration_s: float
     oom_killed: bool = False
     """The sandbox's memory limit killed the command."""
+    timed_out: bool = False
+    """The command ran past its timeout and its process group was killed."""
 
 
 def truncation_marker(cap: int) -> bytes:
@@ -155,10 +157,13 @@ class CommandRunner:
     async def run(self, spec: CommandSpec) -> AsyncGenerator[OutputEvent | ExitEvent, None]:
         """Run ``spec``; yield its output as it arrives, then one ExitEvent.
 
+        A command that runs past its timeout has its process group killed; its
+        ExitEvent then has ``timed_out`` set.
+
         Raises:
             InvalidInputError: bad command, cwd, env, timeout or output cap.
             TooManyCommandsError: the concurrency limit is reached.
-            ExecTimeoutError: after the partial output, when the timeout hit.
+            ProcessLimitError: the sandbox's process limit stops the fork.
         """
         timeout = resolve_timeout(spec.timeout_s, self._limits)
         cap = self._output_cap(spec.max_output_bytes)
@@ -248,8 +253,8 @@ class CommandRunner:
                         exited = True
                     else:
                         yield item
-                raise ExecTimeoutError(timeout)
-            returncode = transport.get_returncode()
+            # A timed-out command's group was killed, whatever its shell had answered.
+            returncode = -signal.SIGKILL if timed_out else transport.get_returncode()
             assert returncode is not None
             killed_by = -returncode if returncode < 0 else 0
             exit_code = 128 + killed_by if killed_by else returncode
@@ -260,6 +265,7 @@ class CommandRunner:
                 truncated=protocol.truncated,
                 duration_s=loop.time() - started,
                 oom_killed=killed_for_memory(ooms_before, ooms_after, exit_code, killed_by),
+                timed_out=timed_out,
             )
         finally:
             if not exited:

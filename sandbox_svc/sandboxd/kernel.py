@@ -3,11 +3,12 @@
 The kernel talks ZeroMQ over the ``ipc`` transport; its connection file and
 socket files live in a private runtime directory (removed on shutdown). It is
 started on the first cell (once, even when the first cells race), runs one cell
-at a time, and works in the workspace. A timeout interrupts the cell (SIGINT)
-and keeps the kernel's state; a kernel that dies is restarted and the cell's
-result says so. jupyter_client is imported on first use: it is slow to import
-and the daemon's start-up is on the sandbox's cold path; for the same reason
-the stdlib modules needed only once cells run are imported where they are used.
+at a time, and works in the workspace. A timeout interrupts the cell (SIGINT),
+keeps the kernel's state and ends the cell with a TIMEOUT result; a kernel that
+dies is restarted and the cell's result says so. jupyter_client is imported on
+first use: it is slow to import and the daemon's start-up is on the sandbox's
+cold path; for the same reason the stdlib modules needed only once cells run
+are imported where they are used.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CellTimeoutError, InvalidInputError, KernelUnavailableError
+from .errors import InvalidInputError, KernelUnavailableError
 from .exec import StreamName, base_environment
 from .limits import Limits, resolve_timeout
 
@@ -72,6 +73,8 @@ class CodeError:
 class CellStatus(enum.Enum):
     OK = "ok"
     ERROR = "error"
+    TIMEOUT = "timeout"
+    """The cell ran past its timeout and was interrupted."""
     KERNEL_RESTARTED = "kernel_restarted"
 
 
@@ -141,9 +144,11 @@ class KernelSession:
     ) -> AsyncGenerator[CellEvent, None]:
         """Run one cell; yield its output as it arrives, then one CellResult.
 
+        A cell that runs past its timeout is interrupted; its CellResult then has
+        status TIMEOUT (and ``kernel_restarted`` when it would not stop).
+
         Raises:
             InvalidInputError: empty code, or timeout out of range.
-            CellTimeoutError: after the partial output, when the timeout hit.
             KernelUnavailableError: the kernel could not be started.
         """
         timeout = resolve_timeout(timeout_s, self._limits)
@@ -278,7 +283,10 @@ class KernelSession:
                         async for event in late:
                             yield event
                     settled = True
-                    raise CellTimeoutError(timeout, kernel_restarted=self._kernel is not kernel)
+                    yield CellResult(CellStatus.TIMEOUT, count,
+                                     restarted or self._kernel is not kernel,
+                                     loop.time() - started)
+                    return
                 msg = await _next_iopub(client, min(remaining, _POLL_S))
                 if msg is None:
                     if await kernel.manager.is_alive():

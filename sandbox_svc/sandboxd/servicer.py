@@ -35,7 +35,6 @@ from .errors import (
     PathAlreadyExistsError,
     PathNotFoundError,
     PathStateError,
-    TimeoutExceededError,
 )
 from .exec import CommandRunner, CommandSpec, ExitEvent, StreamName
 from .fileinfo import FileInfo, FileKind
@@ -51,7 +50,6 @@ STATUS_CODES: StatusTable = {
     PathStateError: grpc.StatusCode.FAILED_PRECONDITION,
     PathAccessDeniedError: grpc.StatusCode.PERMISSION_DENIED,
     LimitExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    TimeoutExceededError: grpc.StatusCode.DEADLINE_EXCEEDED,
     KernelUnavailableError: grpc.StatusCode.UNAVAILABLE,
     BrowserUnavailableError: grpc.StatusCode.UNAVAILABLE,
     UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
@@ -68,6 +66,7 @@ _FILE_TYPE = {
 _CELL_STATUS = {
     CellStatus.OK: pb.CELL_STATUS_OK,
     CellStatus.ERROR: pb.CELL_STATUS_ERROR,
+    CellStatus.TIMEOUT: pb.CELL_STATUS_TIMEOUT,
     CellStatus.KERNEL_RESTARTED: pb.CELL_STATUS_KERNEL_RESTARTED,
 }
 
@@ -113,6 +112,7 @@ class SandboxRuntimeServicer:
                             truncated=event.truncated,
                             duration=_duration(event.duration_s),
                             oom_killed=event.oom_killed,
+                            timed_out=event.timed_out,
                         )
                     )
                 else:
@@ -148,6 +148,7 @@ class SandboxRuntimeServicer:
                             execution_count=event.execution_count,
                             kernel_restarted=event.kernel_restarted,
                             duration=_duration(event.duration_s),
+                            timed_out=event.status is CellStatus.TIMEOUT,
                         )
                     )
 

@@ -8,6 +8,7 @@
                                         the built-in ReAct agent without --app
     sandgate agent-worker --app mod:app run the app's Celery task worker
     sandgate sandbox create|ls|templates|exec|rm|pause|resume
+    sandgate gc [--dry-run] [--state-dir DIR]   remove what no running Sandgate owns
     sandgate bench                      print the benchmark JSON
     sandgate deploy --overlay kind|ack|acs [--image-registry REG] [--dry-run]
                                         render, apply and wait for a Kubernetes overlay
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import sys
 from pathlib import Path
 
@@ -98,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("sandbox_id")
         _add_client_args(action)
 
+    gc = sub.add_parser("gc", help="remove sandboxes, cgroups, mounts, processes and state "
+                        "dirs that no running Sandgate owns (e.g. after a killed run)")
+    gc.add_argument("--dry-run", action="store_true", help="list what would go; remove nothing")
+    gc.add_argument("--state-dir", type=Path, action="append", metavar="DIR",
+                    help="only this state dir (repeatable; default: every Sandgate instance "
+                    "on this host)")
+
     bench = sub.add_parser("bench", help="run the benchmarks and print one JSON object")
     bench.add_argument("--quick", action="store_true", help="fewer iterations")
 
@@ -120,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _sandbox_command(args: argparse.Namespace) -> int:
-    from sandgate.sdk import AsyncSandbox, SandgateError
+    from sandgate.sdk import AsyncSandbox, SandgateError, TimeoutException
 
     client = {"target": args.target, "api_key": args.api_key}
     if args.action == "create":
@@ -151,10 +159,16 @@ async def _sandbox_command(args: argparse.Namespace) -> int:
         try:
             if args.action == "exec":
                 command = " ".join(args.cmd)
-                result = await sbx.commands.run(
-                    command, timeout=args.timeout,
-                    on_stdout=lambda s: print(s, end="", flush=True),
-                    on_stderr=lambda s: print(s, end="", file=sys.stderr, flush=True))
+                try:
+                    result = await sbx.commands.run(
+                        command, timeout=args.timeout,
+                        on_stdout=lambda s: print(s, end="", flush=True),
+                        on_stderr=lambda s: print(s, end="", file=sys.stderr, flush=True))
+                except TimeoutException as exc:
+                    if not exc.sandbox_timeout:
+                        raise
+                    print(f"sandgate: {exc}", file=sys.stderr)
+                    return 124  # as timeout(1) does
                 return result.exit_code
             if args.action == "rm":
                 await sbx.kill()
@@ -196,9 +210,15 @@ def _deploy_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # Logs go to stderr: for `sandgate mcp`, stdout is the protocol.
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from sandgate.service.logs import LOG_FORMAT_ENV, LOG_LEVEL_ENV, configure_logging
+
+    try:
+        # Logs go to stderr: for `sandgate mcp`, stdout is the protocol.
+        configure_logging(os.environ.get(LOG_FORMAT_ENV, "text"),
+                          os.environ.get(LOG_LEVEL_ENV, "INFO"), environ=os.environ)
+    except ValueError as exc:
+        print(f"sandgate: {exc}", file=sys.stderr)
+        return 2
     if args.command in ("agent-server", "agent-worker"):
         # Before the other services' imports: an agent-only install has no mcp.
         from agent_svc.__main__ import run as run_agent
@@ -231,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
             return gateway_main(["--config", str(args.config)] if args.config else [])
         if args.command == "sandbox":
             return asyncio.run(_sandbox_command(args))
+        if args.command == "gc":
+            from sandgate.cli.gc import run_gc
+
+            return run_gc(args.state_dir, dry_run=args.dry_run)
         if args.command == "bench":
             from bench.run import main as bench_main
 

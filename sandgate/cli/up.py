@@ -104,7 +104,7 @@ async def run_up(config: Path | None) -> int:
         gateway = await build_gateway(gateway_settings.model_copy(update={
             "sandbox_target": running.address, "sandbox_key": service_key}))
     except BaseException:
-        await running.stop()
+        await running.abort()  # a failed start hands adopted sandboxes on untouched
         raise
     try:
         app, react = _agent_app(agent_settings, config,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from sandgate.sandbox.v1 import runtime_service_pb2 as rpb
 from sandgate.sandbox.v1 import runtime_service_pb2_grpc as rpb_grpc
-from sandgate.sdk.commands import duration
+from sandgate.sdk.deadlines import duration, work_deadline
 from sandgate.sdk.errors import translated
 
 __all__ = ["Browser", "BrowserResult"]
@@ -23,6 +23,8 @@ class BrowserResult:
 
 
 class Browser:
+    """Browser tools of one browser sandbox."""
+
     def __init__(self, stub: rpb_grpc.SandboxRuntimeStub,
                  metadata: tuple[tuple[str, str], ...]) -> None:
         self._stub = stub
@@ -30,12 +32,24 @@ class Browser:
 
     async def call(self, tool: str, arguments: dict[str, object] | None = None, *,
                    timeout: float | None = None) -> BrowserResult:
-        """Run one browser tool, e.g. ``call("browser_navigate", {"url": ...})``."""
+        """Run one browser tool, e.g. ``call("browser_navigate", {"url": ...})``.
+
+        Args:
+            tool: a Playwright MCP tool name.
+            arguments: its arguments.
+            timeout: seconds the sandbox gives the action (None: its default); the
+                call's own deadline is this plus a slack.
+
+        Raises:
+            InvalidArgumentError: unknown tool or bad arguments.
+            UnavailableError: this sandbox cannot start a browser.
+            SandgateError: another failure of the call.
+        """
         request = rpb.BrowserActionRequest(tool=tool, arguments_json=json.dumps(arguments or {}))
         if timeout is not None:
             request.timeout.CopyFrom(duration(timeout))
-        reply = await translated(
-            lambda: self._stub.BrowserAction(request, metadata=self._metadata))
+        reply = await translated(lambda: self._stub.BrowserAction(
+            request, metadata=self._metadata, timeout=work_deadline(timeout)))
         texts = [block.text for block in reply.content if block.WhichOneof("block") == "text"]
         images = [(block.image.mime_type, block.image.data) for block in reply.content
                   if block.WhichOneof("block") == "image"]

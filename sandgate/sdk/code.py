@@ -8,8 +8,8 @@ import grpc
 
 from sandgate.sandbox.v1 import runtime_service_pb2 as rpb
 from sandgate.sandbox.v1 import runtime_service_pb2_grpc as rpb_grpc
-from sandgate.sdk.commands import duration
-from sandgate.sdk.errors import from_rpc_error
+from sandgate.sdk.deadlines import duration, work_deadline
+from sandgate.sdk.errors import TimeoutException, from_rpc_error
 
 __all__ = ["Execution", "ExecutionError", "Result", "run_code"]
 
@@ -41,12 +41,19 @@ class ExecutionError:
 
 @dataclass
 class Execution:
+    """What a cell printed, displayed and returned, and how it ended."""
+
     results: list[Result] = field(default_factory=list)
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
     error: ExecutionError | None = None
     execution_count: int = 0
     kernel_restarted: bool = False
+    """The kernel had died (or would not stop at the timeout) and was restarted:
+    variables of earlier cells are gone."""
+    timed_out: bool = False
+    """The cell ran past its timeout and was interrupted (only ever seen on
+    ``TimeoutException.partial``)."""
 
     @property
     def text(self) -> str | None:
@@ -72,11 +79,21 @@ def _formats(rich: rpb.RichOutput) -> dict[str, str | bytes]:
 
 async def run_code(stub: rpb_grpc.SandboxRuntimeStub, metadata: tuple[tuple[str, str], ...],
                    code: str, timeout: float | None) -> Execution:
+    """Run one cell in the sandbox's kernel (see ``AsyncSandbox.run_code``).
+
+    Raises:
+        TimeoutException: the cell ran past ``timeout`` and was interrupted
+            (``partial.timed_out``), or the call's own deadline passed.
+        InvalidArgumentError: empty code, or timeout out of range.
+        UnavailableError: the kernel could not be started.
+        SandgateError: another failure of the call.
+    """
     request = rpb.RunCodeRequest(code=code)
     if timeout is not None:
         request.timeout.CopyFrom(duration(timeout))
     execution = Execution()
-    deadline = None if timeout is None else timeout + 60.0
+    # A cold kernel takes up to a minute to start before the cell's own clock runs.
+    deadline = work_deadline(timeout) + 60.0
     try:
         async for event in stub.RunCode(request, metadata=metadata, timeout=deadline):
             kind = event.WhichOneof("event")
@@ -92,6 +109,13 @@ async def run_code(stub: rpb_grpc.SandboxRuntimeStub, metadata: tuple[tuple[str,
             elif kind == "result":
                 execution.execution_count = event.result.execution_count
                 execution.kernel_restarted = event.result.kernel_restarted
+                execution.timed_out = event.result.timed_out
     except grpc.aio.AioRpcError as exc:
         raise from_rpc_error(exc, execution) from None
+    if execution.timed_out:
+        limit = f"{timeout:g} s" if timeout is not None else "the server's default timeout"
+        kept = ("the kernel was restarted and its state is lost" if execution.kernel_restarted
+                else "the kernel and its state are kept")
+        raise TimeoutException(f"cell timed out after {limit} and was interrupted; {kept}",
+                               partial=execution)
     return execution

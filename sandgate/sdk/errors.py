@@ -5,7 +5,8 @@ SandgateError
  +-- NotFoundError          no such sandbox or path (or another tenant's)
  +-- AuthenticationError    missing or wrong key / token
  +-- LimitExceededError     a limit was reached (sandboxes, output, file size)
- +-- TimeoutException       the command or cell ran out of time (partial output kept)
+ +-- TimeoutException       a command or cell ran out of time (partial output kept),
+ |                          or a call its client deadline
  +-- StateError             the sandbox is not in a state that allows this
  +-- UnavailableError       the server or the sandbox is not reachable
 """
@@ -58,12 +59,30 @@ class LimitExceededError(SandgateError):
 
 
 class TimeoutException(SandgateError):
-    """Raised when a command or cell timed out; ``partial`` holds what it printed."""
+    """A command, cell or call ran out of time.
+
+    Two clocks can run out, and ``partial`` tells which (for ``commands.run`` it
+    is a ``CommandResult``, for ``run_code`` an ``Execution``):
+
+    - the sandbox's ``timeout``: the sandbox stopped the work; ``partial`` holds
+      what it printed until then and ``partial.timed_out`` is True (``code`` is
+      None: the call itself succeeded);
+    - the client's own deadline (``request_timeout``, or the timeout's slack):
+      the call was abandoned; ``code`` is DEADLINE_EXCEEDED and
+      ``partial.timed_out`` is False.
+
+    ``sandbox_timeout`` says which, for any ``partial``.
+    """
 
     def __init__(self, message: str, code: grpc.StatusCode | None = None,
                  partial: object = None) -> None:
         super().__init__(message, code)
         self.partial = partial
+
+    @property
+    def sandbox_timeout(self) -> bool:
+        """True when the sandbox stopped the work at its timeout (not the client's deadline)."""
+        return bool(getattr(self.partial, "timed_out", False))
 
 
 class StateError(SandgateError):
@@ -89,6 +108,11 @@ _BY_CODE: dict[grpc.StatusCode, type[SandgateError]] = {
 
 
 def from_rpc_error(exc: grpc.aio.AioRpcError, partial: object = None) -> SandgateError:
+    """The SandgateError for a failed call; ``partial`` rides on a TimeoutException.
+
+    Raises:
+        Nothing: it returns the error to raise.
+    """
     code = exc.code()
     cls = _BY_CODE.get(code, SandgateError)
     message = exc.details() or code.name
@@ -98,7 +122,11 @@ def from_rpc_error(exc: grpc.aio.AioRpcError, partial: object = None) -> Sandgat
 
 
 async def translated(call: Callable[[], Awaitable[T]]) -> T:
-    """Await ``call``, turning a gRPC error into the matching SandgateError."""
+    """Await ``call``, turning a gRPC error into the matching SandgateError.
+
+    Raises:
+        SandgateError: the call failed (a subclass per status code).
+    """
     try:
         return await call()
     except grpc.aio.AioRpcError as exc:

@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from sandgate.sandbox.v1 import runtime_service_pb2 as rpb
 from sandgate.sandbox.v1 import runtime_service_pb2_grpc as rpb_grpc
+from sandgate.sdk.deadlines import REQUEST_TIMEOUT_S
 from sandgate.sdk.errors import NotFoundError, translated
 
 __all__ = ["EntryInfo", "Files"]
@@ -36,16 +37,24 @@ def _entry(info: rpb.FileInfo) -> EntryInfo:
 
 
 class Files:
+    """Files under the sandbox's /workspace; every call waits at most ``request_timeout``.
+
+    Every method raises the SDK's errors: ``NotFoundError`` (no such path),
+    ``InvalidArgumentError`` (a path outside /workspace), ``StateError`` (a
+    directory where a file is needed, or the reverse), ``LimitExceededError``
+    (a file too large), ``TimeoutException`` (the deadline passed).
+    """
+
     def __init__(self, stub: rpb_grpc.SandboxRuntimeStub,
-                 metadata: tuple[tuple[str, str], ...]) -> None:
+                 metadata: tuple[tuple[str, str], ...],
+                 request_timeout: float = REQUEST_TIMEOUT_S) -> None:
         self._stub = stub
-        self._md = metadata
+        self._opts: dict[str, object] = {"metadata": metadata, "timeout": request_timeout}
 
     async def read_bytes(self, path: str) -> bytes:
         async def call() -> bytes:
             parts = []
-            async for chunk in self._stub.ReadFile(rpb.ReadFileRequest(path=path),
-                                                   metadata=self._md):
+            async for chunk in self._stub.ReadFile(rpb.ReadFileRequest(path=path), **self._opts):
                 parts.append(chunk.data)
             return b"".join(parts)
         return await translated(call)
@@ -64,20 +73,20 @@ class Files:
                 yield rpb.WriteFileRequest(data=payload[start:start + _CHUNK])
 
         async def call() -> EntryInfo:
-            reply = await self._stub.WriteFile(parts(), metadata=self._md)
+            reply = await self._stub.WriteFile(parts(), **self._opts)
             return _entry(reply.info)
         return await translated(call)
 
     async def list(self, path: str = "/workspace", depth: int = 1) -> list[EntryInfo]:
         async def call() -> list[EntryInfo]:
             reply = await self._stub.ListDirectory(
-                rpb.ListDirectoryRequest(path=path, depth=depth), metadata=self._md)
+                rpb.ListDirectoryRequest(path=path, depth=depth), **self._opts)
             return [_entry(e) for e in reply.entries]
         return await translated(call)
 
     async def get_info(self, path: str) -> EntryInfo:
         async def call() -> EntryInfo:
-            reply = await self._stub.StatFile(rpb.StatFileRequest(path=path), metadata=self._md)
+            reply = await self._stub.StatFile(rpb.StatFileRequest(path=path), **self._opts)
             return _entry(reply.info)
         return await translated(call)
 
@@ -91,19 +100,19 @@ class Files:
     async def make_dir(self, path: str) -> EntryInfo:
         async def call() -> EntryInfo:
             reply = await self._stub.MakeDirectory(
-                rpb.MakeDirectoryRequest(path=path, parents=True), metadata=self._md)
+                rpb.MakeDirectoryRequest(path=path, parents=True), **self._opts)
             return _entry(reply.info)
         return await translated(call)
 
     async def rename(self, source: str, destination: str) -> EntryInfo:
         async def call() -> EntryInfo:
             reply = await self._stub.MoveFile(
-                rpb.MoveFileRequest(source=source, destination=destination), metadata=self._md)
+                rpb.MoveFileRequest(source=source, destination=destination), **self._opts)
             return _entry(reply.info)
         return await translated(call)
 
     async def remove(self, path: str) -> None:
         async def call() -> None:
             await self._stub.RemoveFile(rpb.RemoveFileRequest(path=path, recursive=True),
-                                        metadata=self._md)
+                                        **self._opts)
         await translated(call)

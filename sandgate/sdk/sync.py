@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from sandgate.sdk.code import Execution
 from sandgate.sdk.commands import CommandResult
+from sandgate.sdk.deadlines import REQUEST_TIMEOUT_S
 from sandgate.sdk.files import EntryInfo
 from sandgate.sdk.sandbox import AsyncSandbox, SandboxInfo
 from sandgate.sdk.templates import TemplateInfo
@@ -97,9 +98,16 @@ class Sandbox:
     @classmethod
     def create(cls, template: str = "", *, timeout: float | None = None,
                labels: Mapping[str, str] | None = None, target: str | None = None,
-               api_key: str | None = None) -> Sandbox:
+               api_key: str | None = None, request_timeout: float = REQUEST_TIMEOUT_S,
+               ) -> Sandbox:
+        """Start a new sandbox (see ``AsyncSandbox.create``).
+
+        Raises:
+            SandgateError: as ``AsyncSandbox.create``.
+        """
         return cls(_run(AsyncSandbox.create(template, timeout=timeout, labels=labels,
-                                            target=target, api_key=api_key)))
+                                            target=target, api_key=api_key,
+                                            request_timeout=request_timeout)))
 
     @classmethod
     def acquire(cls, session_id: str, template: str = "", **kwargs: Any) -> Sandbox:

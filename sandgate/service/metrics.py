@@ -11,6 +11,8 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from sandgate.service.assembly import ListenError
+
 __all__ = ["MetricsEndpoint", "serve_metrics"]
 
 
@@ -43,7 +45,12 @@ def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> MetricsE
         port: the port (0 picks a free one).
 
     Raises:
-        OSError: the port cannot be bound.
+        ListenError: the port is in use or the address is not available here (the
+            server does not share ports: no SO_REUSEPORT).
     """
-    server, thread = start_http_server(port, addr=host, registry=registry)
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {host}:{port} for /metrics: {exc.strerror or exc}"
+                          ) from exc
     return MetricsEndpoint(server, thread)

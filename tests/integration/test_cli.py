@@ -40,6 +40,10 @@ async def test_create_exec_list_and_remove_from_the_command_line(
     assert sandbox_id in listed.stdout
     ran = await _sandgate("sandbox", "exec", sandbox_id, *target, "--", "echo hi; exit 3")
     assert (ran.returncode, ran.stdout) == (3, "hi\n")
+    late = await _sandgate("sandbox", "exec", sandbox_id, *target, "--timeout", "1", "--",
+                           "echo started; sleep 30")
+    assert (late.returncode, late.stdout) == (124, "started\n")  # as timeout(1) exits
+    assert "timed out after 1 s" in late.stderr
     assert (await _sandgate("sandbox", "rm", sandbox_id, *target)).returncode == 0
     gone = await _sandgate("sandbox", "rm", sandbox_id, *target)
     assert gone.returncode == 2 and "not found" in gone.stderr
@@ -71,7 +75,7 @@ async def test_templates_lists_each_template_with_its_isolation(
 
 async def test_help_lists_every_command() -> None:
     helped = await _sandgate("--help")
-    for command in ("up", "sandbox-server", "sandbox", "bench"):
+    for command in ("up", "sandbox-server", "sandbox", "gc", "bench"):
         assert command in helped.stdout
 
 

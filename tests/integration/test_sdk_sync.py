@@ -20,7 +20,7 @@ def _script(target: str) -> tuple[str, str | None, list[str], str]:
         with pytest.raises(TimeoutException) as info:
             sbx.commands.run("echo partial; sleep 5", timeout=0.5)
         partial = info.value.partial
-        assert partial is not None
+        assert info.value.sandbox_timeout and getattr(partial, "timed_out", False)
         sandbox_id = sbx.sandbox_id
     with pytest.raises(NotFoundError):
         Sandbox.connect(sandbox_id, target=target)

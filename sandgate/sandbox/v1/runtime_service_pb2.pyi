@@ -78,18 +78,20 @@ class OutputChunk(_message.Message):
     def __init__(self, stream: _Optional[_Union[OutputStream, str]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class ExitStatus(_message.Message):
-    __slots__ = ("exit_code", "signal", "truncated", "duration", "oom_killed")
+    __slots__ = ("exit_code", "signal", "truncated", "duration", "oom_killed", "timed_out")
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
     OOM_KILLED_FIELD_NUMBER: _ClassVar[int]
+    TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
     exit_code: int
     signal: int
     truncated: bool
     duration: _duration_pb2.Duration
     oom_killed: bool
-    def __init__(self, exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., truncated: _Optional[bool] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., oom_killed: _Optional[bool] = ...) -> None: ...
+    timed_out: bool
+    def __init__(self, exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., truncated: _Optional[bool] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., oom_killed: _Optional[bool] = ..., timed_out: _Optional[bool] = ...) -> None: ...
 
 class ExecResponse(_message.Message):
     __slots__ = ("output", "exit")
@@ -142,16 +144,18 @@ class CodeError(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ..., traceback: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CellResult(_message.Message):
-    __slots__ = ("status", "execution_count", "kernel_restarted", "duration")
+    __slots__ = ("status", "execution_count", "kernel_restarted", "duration", "timed_out")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_COUNT_FIELD_NUMBER: _ClassVar[int]
     KERNEL_RESTARTED_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
+    TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
     status: CellStatus
     execution_count: int
     kernel_restarted: bool
     duration: _duration_pb2.Duration
-    def __init__(self, status: _Optional[_Union[CellStatus, str]] = ..., execution_count: _Optional[int] = ..., kernel_restarted: _Optional[bool] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    timed_out: bool
+    def __init__(self, status: _Optional[_Union[CellStatus, str]] = ..., execution_count: _Optional[int] = ..., kernel_restarted: _Optional[bool] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., timed_out: _Optional[bool] = ...) -> None: ...
 
 class RunCodeResponse(_message.Message):
     __slots__ = ("stream", "rich", "error", "result")

@@ -109,10 +109,12 @@ class SandboxRuntimeServicer:
 
     def Exec(self, request, context):
         """Exec runs a shell command and streams its stdout and stderr, then its
-        exit status. The timeout kills the whole process group.
+        exit status. A command that runs past its timeout is a result, not an
+        error: its whole process group is killed and the stream ends with an
+        ExitStatus whose timed_out is set, after the output it printed until then.
         Errors: INVALID_ARGUMENT (empty command, bad cwd, timeout out of range),
-        DEADLINE_EXCEEDED (timeout; the partial output was already streamed),
-        RESOURCE_EXHAUSTED (too many concurrent commands).
+        RESOURCE_EXHAUSTED (too many concurrent commands, or the sandbox's process
+        limit), DEADLINE_EXCEEDED (only the caller's own gRPC deadline passed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -120,11 +122,14 @@ class SandboxRuntimeServicer:
 
     def RunCode(self, request, context):
         """RunCode runs a cell in a persistent IPython kernel, started on first use.
-        A timeout interrupts the cell, not the kernel; a crashed kernel is
-        restarted and the result says so.
+        A cell that runs past its timeout is a result, not an error: it is
+        interrupted (the kernel and its state are kept, unless it would not stop)
+        and the stream ends with a CellResult whose timed_out is set, after the
+        output it produced until then. A crashed kernel is restarted and the
+        result says so.
         Errors: INVALID_ARGUMENT (empty code, timeout out of range),
-        DEADLINE_EXCEEDED (the cell was interrupted; partial output streamed),
-        UNAVAILABLE (the kernel could not be started).
+        UNAVAILABLE (the kernel could not be started), DEADLINE_EXCEEDED (only the
+        caller's own gRPC deadline passed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

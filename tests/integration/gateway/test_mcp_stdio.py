@@ -9,6 +9,7 @@ import anyio
 import mcp_types as types
 from mcp import Client
 
+from sandbox_svc.local.statelock import StateLock
 from sandbox_svc.server import RunningService
 
 from .conftest import SERVICE_KEY, sandgate_mcp
@@ -43,6 +44,8 @@ async def test_sandgate_mcp_starts_a_private_sandbox_service_when_asked(
     async with Client(sandgate_mcp("--embedded", env=env), mode="legacy") as client:
         with anyio.fail_after(60):
             cell = await client.call_tool("run_ipython_cell", {"code": "6 * 7"})
+        (private,) = state_dir.glob("stdio-*")
+        assert StateLock.try_acquire(private, index_dir=None) is None  # its owner holds it
     assert "42" in _text(cell)
     # The private service removes its state when the client goes away.
     assert not any(state_dir.glob("stdio-*"))

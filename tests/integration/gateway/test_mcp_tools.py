@@ -146,6 +146,27 @@ async def test_bad_input_is_an_error_result_that_says_what_to_do(connect: Client
     assert "timeout" in " ".join(_texts(timeout)).lower()
 
 
+async def test_a_command_or_cell_past_its_timeout_says_so_after_its_partial_output(
+        connect: ClientFactory) -> None:
+    async with connect("timeouts") as client:
+        with anyio.fail_after(60):
+            await client.call_tool("run_ipython_cell", {"code": "kept = 'yes'"})
+            shell = await client.call_tool(
+                "run_shell_command", {"command": "echo started; sleep 30", "timeout": 1})
+            cell = await client.call_tool(
+                "run_ipython_cell",
+                {"code": "print('working', flush=True)\nimport time\ntime.sleep(30)",
+                 "timeout": 1})
+            after = await client.call_tool("run_ipython_cell", {"code": "print(kept)"})
+    assert shell.is_error and cell.is_error
+    assert _labels(shell)["stdout"] == "started\n" and "returncode" not in _labels(shell)
+    assert _labels(shell)["error"].startswith("Error: the command timed out after 1 s")
+    assert _labels(cell)["stdout"] == "working\n"
+    assert _labels(cell)["error"].startswith("Error: the cell timed out after 1 s")
+    assert "variables are kept" in _labels(cell)["error"]
+    assert not after.is_error and _labels(after)["stdout"] == "yes\n"
+
+
 async def test_health_and_metrics_endpoints_report_calls_by_tool(gateway: RunningGateway) -> None:
     async with mcp_client(gateway.mcp_url) as client:
         with anyio.fail_after(30):

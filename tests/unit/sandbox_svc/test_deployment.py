@@ -9,7 +9,7 @@ import pytest
 from sandbox_fakes import FakeBackend
 
 from sandbox_svc.deployment import open_deployment
-from sandbox_svc.errors import IsolationUnavailableError
+from sandbox_svc.errors import IsolationUnavailableError, StateDirInUseError
 from sandbox_svc.registry_memory import MemoryRegistry
 from sandbox_svc.server import build_server
 from sandbox_svc.settings import SandboxServiceSettings
@@ -74,7 +74,19 @@ async def test_a_local_deployment_with_an_injected_backend_opens_sqlite_in_the_s
         tmp_path: Path) -> None:
     deployment = await open_deployment(_settings(tmp_path), backend=FakeBackend())
     await deployment.registry.close()
+    deployment.release()
     assert (tmp_path / "state" / "registry.db").is_file()
+
+
+async def test_a_local_deployment_holds_the_state_dir_until_released(tmp_path: Path) -> None:
+    first = await open_deployment(_settings(tmp_path), backend=FakeBackend())
+    with pytest.raises(StateDirInUseError):
+        await open_deployment(_settings(tmp_path), backend=FakeBackend())
+    await first.registry.close()
+    first.release()
+    second = await open_deployment(_settings(tmp_path), backend=FakeBackend())
+    await second.registry.close()
+    second.release()
 
 
 async def test_the_server_runs_on_an_injected_backend_and_registry(tmp_path: Path) -> None:

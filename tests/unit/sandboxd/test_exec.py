@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from sandbox_svc.sandboxd.errors import (
-    ExecTimeoutError,
     InvalidInputError,
     PathOutsideWorkspaceError,
     TooManyCommandsError,
@@ -112,18 +111,23 @@ async def test_a_cwd_outside_or_missing_is_rejected(runner: CommandRunner) -> No
         await run(runner, CommandSpec("pwd", cwd="missing"))
 
 
-async def test_a_timeout_streams_partial_output_then_kills_the_process_group(
+async def test_a_timeout_ends_with_a_timed_out_exit_after_the_partial_output_and_kills_the_group(
     runner: CommandRunner, root: Path
 ) -> None:
     spec = CommandSpec("sleep 30 & echo $! > bg.pid; echo started; sleep 30", timeout_s=1.0)
-    seen: list[OutputEvent | ExitEvent] = []
-    with pytest.raises(ExecTimeoutError):
-        async with asyncio.timeout(10):
-            async for event in runner.run(spec):
-                seen.append(event)
-    assert seen == [OutputEvent(StreamName.STDOUT, b"started\n")]
+    async with asyncio.timeout(10):
+        seen = [event async for event in runner.run(spec)]
+    assert seen[:-1] == [OutputEvent(StreamName.STDOUT, b"started\n")]
+    exit_ = seen[-1]
+    assert isinstance(exit_, ExitEvent)
+    assert (exit_.timed_out, exit_.exit_code, exit_.signal) == (True, 137, 9)
     await wait_gone(int((root / "bg.pid").read_text()))
     assert runner.running == 0
+
+
+async def test_a_command_within_its_timeout_is_not_timed_out(runner: CommandRunner) -> None:
+    _, exit_ = await run(runner, CommandSpec("exit 3", timeout_s=5.0))
+    assert (exit_.timed_out, exit_.exit_code) == (False, 3)
 
 
 async def test_output_past_the_cap_is_dropped_with_one_marker(runner: CommandRunner) -> None:

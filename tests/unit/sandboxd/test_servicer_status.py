@@ -22,8 +22,6 @@ from sandgate.service.boundary import status_for
         (errors.FileTooLargeError("/workspace/x", 10), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (errors.TooManyCommandsError(64), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (errors.ProcessLimitError(), grpc.StatusCode.RESOURCE_EXHAUSTED),
-        (errors.ExecTimeoutError(1.0), grpc.StatusCode.DEADLINE_EXCEEDED),
-        (errors.CellTimeoutError(1.0, kernel_restarted=False), grpc.StatusCode.DEADLINE_EXCEEDED),
         (errors.KernelUnavailableError("down"), grpc.StatusCode.UNAVAILABLE),
     ],
 )
