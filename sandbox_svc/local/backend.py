@@ -58,7 +58,7 @@ from sandbox_svc.local.network import (
 from sandbox_svc.local.runtime import first_unsearchable_dir, locate_runtime
 from sandbox_svc.templates import HOST_LOOPBACK, Template
 
-__all__ = ["LocalBackend"]
+__all__ = ["LocalBackend", "cgroup_parent"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,13 @@ _UNIX_PATH_MAX = 107
 _READY_TIMEOUT_S = 20.0
 # Packages whose source sandboxd needs inside the sandbox.
 _PACKAGES = ("sandgate", "sandbox_svc")
+
+
+def cgroup_parent(state_dir: Path) -> str:
+    """The cgroup holding the sandboxes of ``state_dir``: one per state dir, so
+    services on one host never see (or reap) each other's groups. Raises: nothing."""
+    digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:8]
+    return f"sandgate-{digest}"
 
 
 def _read_child_pid(info_fd: int, timeout: float = 10.0) -> int:
@@ -143,9 +150,7 @@ class LocalBackend:
                 raise IsolationUnavailableError(
                     f"{tool} is not installed; install it with: apt-get install -y {package}"
                 )
-        # One cgroup parent per state dir: services never see each other's groups.
-        digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:8]
-        cgroups = detect_cgroups(parent=f"sandgate-{digest}")
+        cgroups = detect_cgroups(parent=cgroup_parent(state_dir))
         venv = Path(sys.prefix)
         if venv == Path(sys.base_prefix):
             raise IsolationUnavailableError(

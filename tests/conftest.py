@@ -1,0 +1,31 @@
+"""Suite-wide: the counts the fault and soak suites report, printed after every run.
+
+A test asks for ``report_line`` and gives it one line (acknowledged / lost /
+told writes, leftover counts); the lines appear in pytest's terminal summary
+whether or not output is captured (``-s``), so ``make test`` and ``make faults``
+show them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+REPORT = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def report_line(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Adds one line to the end-of-run summary."""
+    lines = request.config.stash.setdefault(REPORT, [])
+    return lines.append
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
+    lines = config.stash.get(REPORT, [])
+    if lines:
+        terminalreporter.write_sep("-", "sandgate: faults and leftovers")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -1,0 +1,67 @@
+"""sandbox_svc killed with SIGKILL under load, then started again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from sandgate.sdk import AsyncSandbox
+from tests.faults.conftest import Deployment
+from tests.faults.workload import Fleet, Outcome, Phases, Session
+
+SESSIONS = 32
+NEWCOMERS = 4
+
+
+async def _until_ok(session: Session, *, timeout: float = 60.0) -> None:
+    """Rounds until one acknowledges its write (a newcomer after the restart)."""
+    async with asyncio.timeout(timeout):
+        while not session.acknowledged:
+            await session.round()
+            await asyncio.sleep(0.2)
+
+
+async def test_bound_sessions_keep_working_through_a_sandbox_svc_kill_and_nothing_is_lost(
+        deployment: Deployment, report_line: Callable[[str], None]) -> None:
+    phases = Phases("binding")
+    fleet = Fleet(deployment.mcp_url, [f"s{i:02}" for i in range(SESSIONS)], phases)
+    newcomers = [Session(f"new{i}", deployment.mcp_url, phases) for i in range(NEWCOMERS)]
+    await fleet.bind()
+    phases.current = "steady"
+    fleet.start()
+    try:
+        await fleet.rounds(2)
+        bound = {name: s.sandbox for name, s in fleet.sessions.items()}
+        phases.current = "outage"
+        deployment.sandbox_svc.kill()
+        await fleet.rounds(2)
+        # New sessions meanwhile: their first call waits or gets a retryable error.
+        await asyncio.gather(*(s.round() for s in newcomers))
+        phases.current = "restart"
+        await deployment.sandbox_svc.start()
+        phases.current = "recovered"
+        await asyncio.gather(*(_until_ok(s) for s in newcomers))
+        phases.current = "newcomers bound"
+        await fleet.rounds(2)
+    finally:
+        await fleet.stop()
+    counts = await fleet.counts("sandbox_svc SIGKILL + restart")
+    report_line(counts.line())
+    first_tries = [s.calls[0] for s in newcomers]
+    report_line(f"  new sessions during the outage: "
+                f"{sum(c.outcome is Outcome.RETRYABLE for c in first_tries)} of {NEWCOMERS} told "
+                f"to retry; phases (s): {phases.log}")
+
+    assert counts.lost == 0 and counts.silent_changes == 0 and counts.told_writes == 0
+    # Bound sessions never noticed: the gateway talks to sandboxd directly.
+    failed = fleet.failed(outside={"binding"})
+    assert not failed, fleet.describe(failed)
+    assert sum(c.within == "outage" for c in fleet.calls()) >= 2 * 3 * SESSIONS
+    assert {name: s.sandbox for name, s in fleet.sessions.items()} == bound
+    assert {c.outcome for c in first_tries} <= {Outcome.OK, Outcome.RETRYABLE}, first_tries
+    # The restarted service re-adopted every live sandbox.
+    listed = {row.sandbox_id for row in await AsyncSandbox.list(target=deployment.sandbox_target)}
+    assert set(bound.values()) <= listed
+    leftovers = deployment.shutdown()
+    report_line(f"sandbox_svc SIGKILL + restart, leftovers after stop: {leftovers.summary()}")
+    assert leftovers.total == 0, leftovers
