@@ -11,6 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from hypothesis import settings
+
+# Property tests keep no example database in the checkout, and judge no example by time.
+settings.register_profile("sandgate", database=None, deadline=None)
+settings.load_profile("sandgate")
 
 REPORT = pytest.StashKey[list[str]]()
 

@@ -21,10 +21,14 @@ MAX_SANDBOXES = 48
 
 
 @pytest.fixture(autouse=True)
-def watchdog() -> Iterator[None]:
-    """A test stuck for minutes ends the run (stacks in WATCHDOG_LOG) instead of hanging it."""
+def watchdog(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test stuck for minutes ends the run (stacks in WATCHDOG_LOG) instead of hanging it.
+
+    A test module may set its own ``WATCHDOG_S``.
+    """
+    seconds = getattr(request.module, "WATCHDOG_S", WATCHDOG_S)
     with WATCHDOG_LOG.open("a") as log:
-        faulthandler.dump_traceback_later(WATCHDOG_S, exit=True, file=log)
+        faulthandler.dump_traceback_later(seconds, exit=True, file=log)
         yield
         faulthandler.cancel_dump_traceback_later()
 
@@ -55,8 +59,14 @@ class Deployment:
     state_dir: Path
     sandbox_svc: ServiceProcess
     gateway: ServiceProcess
-    sandbox_target: str
-    mcp_url: str
+
+    @property
+    def sandbox_target(self) -> str:
+        return self.sandbox_svc.address
+
+    @property
+    def mcp_url(self) -> str:
+        return self.gateway.address
 
     async def start(self) -> None:
         await self.sandbox_svc.start()
@@ -69,20 +79,28 @@ class Deployment:
         return find_leftovers(self.state_dir)
 
 
+def sandbox_server(state_dir: Path, *, max_sandboxes: int) -> ServiceProcess:
+    """``sandgate sandbox-server`` on a free port: no keys, no warm pools, and a
+    graceful stop deletes its sandboxes (a SIGKILL, of course, does not)."""
+    port = free_port()
+    target = f"127.0.0.1:{port}"
+    return ServiceProcess("sandbox-server", service_env(
+        SANDGATE_STATE_DIR=str(state_dir), SANDGATE_SANDBOX_PORT=str(port),
+        SANDGATE_POOL_SIZE="0", SANDGATE_MAX_SANDBOXES=str(max_sandboxes),
+        SANDGATE_AUTO_CLEANUP="true"), state_dir / "sandbox_svc.log", address=target,
+        health=f"grpc:{target}")
+
+
 @pytest.fixture
 async def deployment(state_dir: Path) -> AsyncIterator[Deployment]:
     """A running deployment without API keys (loopback only) and without warm pools."""
-    svc_port, http_port, grpc_port = free_port(), free_port(), free_port()
-    target = f"127.0.0.1:{svc_port}"
-    svc = ServiceProcess("sandbox-server", service_env(
-        SANDGATE_STATE_DIR=str(state_dir), SANDGATE_SANDBOX_PORT=str(svc_port),
-        SANDGATE_POOL_SIZE="0", SANDGATE_MAX_SANDBOXES=str(MAX_SANDBOXES),
-        SANDGATE_AUTO_CLEANUP="true"), state_dir / "sandbox_svc.log", f"grpc:{target}")
+    svc = sandbox_server(state_dir, max_sandboxes=MAX_SANDBOXES)
+    http_port, grpc_port = free_port(), free_port()
     gateway = ServiceProcess("gateway-server", service_env(
         SANDGATE_GATEWAY_PORT=str(http_port), SANDGATE_GATEWAY_GRPC_PORT=str(grpc_port),
-        SANDGATE_SANDBOX_TARGET=target), state_dir / "gateway.log",
-        f"http://127.0.0.1:{http_port}/healthz")
-    running = Deployment(state_dir, svc, gateway, target, f"http://127.0.0.1:{http_port}/mcp")
+        SANDGATE_SANDBOX_TARGET=svc.address), state_dir / "gateway.log",
+        address=f"http://127.0.0.1:{http_port}/mcp", health=f"http://127.0.0.1:{http_port}/healthz")
+    running = Deployment(state_dir, svc, gateway)
     try:
         await running.start()
         yield running

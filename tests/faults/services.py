@@ -54,11 +54,14 @@ class ServiceProcess:
         command: ``sandbox-server`` or ``gateway-server``.
         env: its whole environment.
         log: file its output is appended to (read it when a test fails).
+        address: where clients reach it (``HOST:PORT`` or a URL).
         health: ``grpc:HOST:PORT`` (grpc.health.v1) or an HTTP URL answering 200 when ready.
     """
 
-    def __init__(self, command: str, env: Mapping[str, str], log: Path, health: str) -> None:
+    def __init__(self, command: str, env: Mapping[str, str], log: Path, *, address: str,
+                 health: str) -> None:
         self.command = command
+        self.address = address
         self._env = dict(env)
         self._log = log
         self._health = health

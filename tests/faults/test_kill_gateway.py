@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from tests.faults.conftest import Deployment
 from tests.faults.workload import Fleet, Outcome, Phases
+
+pytestmark = pytest.mark.faults
 
 SESSIONS = 32
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
+
 from sandgate.sdk import AsyncSandbox
 from tests.faults.conftest import Deployment
 from tests.faults.workload import Fleet, Outcome, Phases, Session
+
+pytestmark = pytest.mark.faults
 
 SESSIONS = 32
 NEWCOMERS = 4

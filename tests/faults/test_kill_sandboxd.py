@@ -9,10 +9,14 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.faults.conftest import Deployment
 from tests.faults.workload import LOST_MARK, Fleet, Outcome, Phases
 from tests.integration.gateway.conftest import mcp_client
 from tests.leftovers import sandbox_pids
+
+pytestmark = pytest.mark.faults
 
 SESSIONS = 32
 
