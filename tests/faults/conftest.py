@@ -105,6 +105,8 @@ async def deployment(state_dir: Path) -> AsyncIterator[Deployment]:
         await running.start()
         yield running
     finally:
-        if not svc.running:  # killed by a failed test: a restart re-adopts, a stop deletes
-            await svc.start()
-        running.shutdown()
+        try:
+            if not svc.running:  # killed by a failed test: a restart re-adopts, a stop deletes
+                await svc.start()
+        finally:
+            running.shutdown()

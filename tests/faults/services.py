@@ -93,13 +93,17 @@ class ServiceProcess:
                 env=self._env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
     async def _wait_ready(self) -> None:
-        async with asyncio.timeout(READY_TIMEOUT_S):
-            while not await self._healthy():
-                assert self._proc is not None
-                if self._proc.poll() is not None:
-                    raise RuntimeError(f"{self.command} exited with {self._proc.returncode} "
-                                       f"during start-up:\n{self.log_tail()}")
-                await asyncio.sleep(0.1)
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                while not await self._healthy():
+                    assert self._proc is not None
+                    if self._proc.poll() is not None:
+                        raise RuntimeError(f"{self.command} exited with {self._proc.returncode}"
+                                           f" during start-up:\n{self.log_tail()}")
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            raise RuntimeError(f"{self.command} was not ready within {READY_TIMEOUT_S:.0f} s:"
+                               f"\n{self.log_tail()}") from None
 
     async def _healthy(self) -> bool:
         if self._health.startswith("grpc:"):

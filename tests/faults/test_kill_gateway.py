@@ -37,7 +37,7 @@ async def test_every_session_finds_its_sandbox_and_files_again_after_a_gateway_k
     report_line(counts.line())
     report_line(f"  phases (s): {phases.log}")
 
-    assert counts.lost == 0 and counts.silent_changes == 0 and counts.told_writes == 0
+    assert (counts.lost, counts.silent_changes, counts.told_writes) == (0, 0, 0), counts
     failed = fleet.failed(outside={"binding"})
     # Only calls that met the dead gateway failed, and only as a broken connection.
     assert {c.outcome for c in failed} <= {Outcome.TRANSPORT}, fleet.describe(failed)

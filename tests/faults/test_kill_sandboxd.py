@@ -67,7 +67,7 @@ async def test_a_killed_sandbox_fails_only_its_sessions_call_and_the_next_call_i
     report_line(f"  phases (s): {phases.log}")
 
     assert died.outcome is Outcome.TOLD_LOST and LOST_MARK in died.text, died
-    assert counts.lost == 0 and counts.silent_changes == 0
+    assert (counts.lost, counts.silent_changes) == (0, 0), counts
     assert counts.told_sessions == 1 and victim.notices >= 1
     # Only the victim's calls that were in flight when its sandbox died failed.
     failed = fleet.failed(outside={"binding"})

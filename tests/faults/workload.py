@@ -96,6 +96,13 @@ def _text(result: types.CallToolResult) -> str:
     return "\n".join(b.text for b in result.content if isinstance(b, types.TextContent))
 
 
+def _timed_out(exc: BaseException) -> bool:
+    """A call timed out, though the client's task group may have wrapped the error."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_timed_out(inner) for inner in exc.exceptions)
+    return isinstance(exc, TimeoutError)
+
+
 def _classify(result: types.CallToolResult) -> Outcome:
     text = _text(result)
     if not result.is_error:
@@ -184,11 +191,12 @@ class Session:
                     self._failed("read_file", Outcome.MISMATCH, started)
                 tool, started = "run_shell_command", self.phases.current
                 await self.call(client, tool, {"command": f"wc -c < {path}"})
-        except TimeoutError:
-            self._failed(tool, Outcome.TIMEOUT, started)
-        except Exception:  # the gateway went away: connection refused, reset, ...
-            self._failed(tool, Outcome.TRANSPORT, started)
-            await asyncio.sleep(0.2)  # do not spin while it is down
+        except Exception as exc:  # every failure is recorded, then judged by the test
+            if _timed_out(exc):
+                self._failed(tool, Outcome.TIMEOUT, started)
+            else:  # the gateway went away: connection refused, reset, ...
+                self._failed(tool, Outcome.TRANSPORT, started)
+                await asyncio.sleep(0.2)  # do not spin while it is down
         finally:
             self.rounds = number
 
@@ -273,9 +281,16 @@ class Fleet:
                 await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
+        """Let every session finish its round; a session stuck past that is cancelled."""
         self._stop.set()
-        async with asyncio.timeout(CALL_TIMEOUT_S + 10):
-            await asyncio.gather(*self._tasks)
+        try:
+            async with asyncio.timeout(3 * CALL_TIMEOUT_S + 10):
+                await asyncio.gather(*self._tasks)
+        except TimeoutError:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            raise
 
     def calls(self) -> list[Call]:
         return [c for s in self.sessions.values() for c in s.calls]
@@ -297,7 +312,8 @@ class Fleet:
         """Verify every owed write and total the books."""
         results = await asyncio.gather(*(s.verify() for s in self.sessions.values()))
         sessions = list(self.sessions.values())
-        failures = Counter(c.outcome.value for c in self.calls() if c.outcome is not Outcome.OK)
+        failures = Counter(c.outcome.value + (" after a fresh-sandbox notice" if c.fresh else "")
+                           for c in self.calls() if c.outcome is not Outcome.OK)
         return FaultCounts(
             scenario=scenario, sessions=len(sessions),
             acknowledged=sum(s.acknowledged for s in sessions),
