@@ -1,4 +1,5 @@
-"""Suite-wide: the counts the fault and soak suites report, printed after every run.
+"""Suite-wide: hypothesis settings, and the counts the fault and soak suites report,
+printed after every run.
 
 A test asks for ``report_line`` and gives it one line (acknowledged / lost /
 told writes, leftover counts); the lines appear in pytest's terminal summary
@@ -8,12 +9,17 @@ show them.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
-# Property tests keep no example database in the checkout, and judge no example by time.
+# Property tests keep no example database, and their caches live outside the checkout;
+# no example is judged by time.
+set_hypothesis_home_dir(str(Path(tempfile.gettempdir()) / "sandgate-hypothesis"))
 settings.register_profile("sandgate", database=None, deadline=None)
 settings.load_profile("sandgate")
 
