@@ -9,6 +9,7 @@ outside it (in the sandbox's run dir and /tmp, on the host side) are never
 read, changed or joined by new files.
 
 Browser tools are fuzzed for argument validation only: no page is opened.
+``SANDGATE_FUZZ_SCALE=10`` draws ten times as many examples (a deeper search).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ SPECS = {spec.name: spec for group in default_groups(1 << 20) for spec in group.
 GROUPS = {group.name: [s.name for s in group.specs] for group in default_groups(1 << 20)}
 FUZZ = settings(suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+SCALE = float(os.environ.get("SANDGATE_FUZZ_SCALE", "1"))
 CALL_TIMEOUT_S = 60
 SESSION = {"X-Sandgate-Session": "fuzz"}
 FRESH_NOTE = "previous sandbox had stopped"
@@ -116,7 +118,7 @@ INVALID = st.sampled_from(_refusable()).flatmap(
     lambda name: invalid_arguments(SPECS[name].input_schema).map(lambda bad: (name, *bad)))
 
 
-@settings(FUZZ, max_examples=200)
+@settings(FUZZ, max_examples=int(200 * SCALE))
 @given(case=INVALID)
 async def test_arguments_the_schema_refuses_get_a_tool_error_naming_the_argument(
         gateway: RunningGateway, watch: SandboxWatch,
@@ -130,6 +132,16 @@ async def test_arguments_the_schema_refuses_get_a_tool_error_naming_the_argument
     assert wrong in diagnosis, (name, arguments, _text(result))
 
 
+@settings(FUZZ, max_examples=int(30 * SCALE))
+@given(name=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1,
+                    max_size=80).filter(lambda n: n not in SPECS and n != "sandbox_release"))
+async def test_an_unknown_tool_gets_a_tool_error_naming_it(
+        gateway: RunningGateway, watch: SandboxWatch, name: str) -> None:
+    result = await _call(gateway, name, {})
+    watch.check(result)
+    assert result.is_error and repr(name) in _text(result), (name, _text(result))
+
+
 # ----- shell and Python: any text the schema allows ----------------------------------------
 
 SHORT_TIMEOUT = st.floats(min_value=0.1, max_value=3.0)
@@ -139,7 +151,7 @@ BASE = st.sampled_from(GROUPS["base"]).flatmap(lambda name: st.tuples(
                                    overrides={"timeout": SHORT_TIMEOUT})))
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=int(60 * SCALE))
 @given(case=BASE)
 async def test_any_command_or_cell_the_schema_allows_gets_a_result_and_sandboxd_survives(
         gateway: RunningGateway, watch: SandboxWatch, case: tuple[str, dict[str, Any]]) -> None:
@@ -243,7 +255,7 @@ FILES = st.sampled_from(GROUPS["filesystem"]).flatmap(lambda name: st.tuples(
     st.just(name), valid_arguments(SPECS[name].input_schema, paths=PATHS, huge=HUGE)))
 
 
-@settings(FUZZ, max_examples=200)
+@settings(FUZZ, max_examples=int(200 * SCALE))
 @given(case=FILES)
 async def test_file_tools_never_reach_outside_the_workspace_whatever_the_path(
         gateway: RunningGateway, watch: SandboxWatch, farm: Farm,
