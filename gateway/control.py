@@ -17,14 +17,19 @@ from sandgate.sandbox.v1 import sandbox_service_pb2 as pb
 from sandgate.sandbox.v1 import sandbox_service_pb2_grpc as pb_grpc
 from sandgate.service.keys import DEFAULT_TENANT, TENANT_HEADER
 
-__all__ = ["GrpcSandboxControl"]
+__all__ = ["CHANNEL_OPTIONS", "GrpcSandboxControl"]
+
+CHANNEL_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 500),
+                   ("grpc.max_reconnect_backoff_ms", 2000))
+"""gRPC backs off reconnecting up to 120 s by default; after sandbox_svc restarts, new
+sessions would be told it is unreachable long after it is back."""
 
 
 class GrpcSandboxControl:
     """:class:`gateway.sessions.SandboxControl` over ``sandgate.sandbox.v1.SandboxService``."""
 
     def __init__(self, target: str, key: str = "", *, timeout_s: float = 60.0) -> None:
-        self._channel = grpc.aio.insecure_channel(target)
+        self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
         self._stub = pb_grpc.SandboxServiceStub(self._channel)
         self._key = key
         self._timeout = timeout_s

@@ -142,7 +142,7 @@ class SessionBinder:
         self._clock = clock
         self._metrics = metrics
         self._bound: dict[_Slot, SandboxHandle] = {}
-        self._locks: dict[_Slot, asyncio.Lock] = {}
+        self._locks: dict[_Slot, tuple[asyncio.Lock, list[int]]] = {}
         self._replaced: set[_Slot] = set()
         self._info: ControlPlaneInfo | None = None
         self._info_lock = asyncio.Lock()
@@ -175,10 +175,24 @@ class SessionBinder:
             handle.in_flight -= 1
             handle.last_used = self._clock()
 
+    @contextlib.asynccontextmanager
+    async def _guard(self, slot: _Slot) -> AsyncIterator[None]:
+        """Serialise binding and dropping one slot: a call that arrives while a lost
+        sandbox is being deleted waits, instead of acquiring the dead one again. The
+        lock lives while anyone holds or waits on it."""
+        lock, users = self._locks.setdefault(slot, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                self._locks.pop(slot, None)
+
     async def _bind(self, key: SessionKey, template: str) -> SandboxHandle:
         slot = (key, template)
-        lock = self._locks.setdefault(slot, asyncio.Lock())
-        async with lock:
+        async with self._guard(slot):
             if (handle := self._bound.get(slot)) is not None:
                 return handle
             await self._check_template(template)
@@ -191,7 +205,6 @@ class SessionBinder:
             logger.info("session %s/%s bound to sandbox %s (%s, %s)", key.tenant,
                         key.session_id, lease.sandbox_id, template,
                         "pool" if lease.pool_hit else "new" if lease.newly_bound else "existing")
-        self._locks.pop(slot, None)
         return handle
 
     async def templates(self) -> frozenset[str]:
@@ -221,16 +234,17 @@ class SessionBinder:
         logger.warning("sandbox %s of session %s/%s %s; the next call gets a fresh one",
                        handle.sandbox_id, handle.key.tenant, handle.key.session_id, why)
         slot = (handle.key, handle.template)
-        if self._bound.get(slot) is handle:
-            del self._bound[slot]
-            self._replaced.add(slot)
-            self._update_gauge()
-        await handle.channel.close()
-        try:
-            await self._control.delete(handle.key, handle.sandbox_id)
-        except grpc.aio.AioRpcError as exc:
-            logger.warning("could not delete stopped sandbox %s: %s", handle.sandbox_id,
-                           exc.details())
+        async with self._guard(slot):  # until sandbox_svc forgot it, nobody binds it again
+            if self._bound.get(slot) is handle:
+                del self._bound[slot]
+                self._replaced.add(slot)
+                self._update_gauge()
+            await handle.channel.close()
+            try:
+                await self._control.delete(handle.key, handle.sandbox_id)
+            except grpc.aio.AioRpcError as exc:
+                logger.warning("could not delete stopped sandbox %s: %s", handle.sandbox_id,
+                               exc.details())
 
     async def release(self, key: SessionKey, template: str = "") -> list[str]:
         """Release the session's sandboxes (one template, or all); return their ids."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import errno
 import os
 import signal
 import subprocess
@@ -49,6 +50,8 @@ _PIPE_GRACE_S = 0.25
 """How long pipes may stay open after the shell exited before the group is killed."""
 _KILL_DRAIN_S = 1.0
 """How long to collect output still buffered in the pipes after a kill."""
+_MAX_COMMAND_BYTES = 128 * 1024 - 1
+"""Linux refuses one exec argument of 128 KiB (MAX_ARG_STRLEN, NUL included)."""
 
 
 class StreamName(enum.Enum):
@@ -170,6 +173,10 @@ class CommandRunner:
         env = self._environment(spec.env)
         if not spec.command.strip() or "\x00" in spec.command:
             raise InvalidInputError("command is empty or contains a NUL byte; give a shell command")
+        if (size := len(spec.command.encode(errors="surrogateescape"))) > _MAX_COMMAND_BYTES:
+            raise InvalidInputError(
+                f"command is {size} bytes; at most {_MAX_COMMAND_BYTES} fit in one command "
+                "line: write a longer script to a file and run that file")
         cwd = await asyncio.to_thread(self._resolve_cwd, spec.cwd)
         if self._running >= self._limits.max_concurrent_commands:
             raise TooManyCommandsError(self._limits.max_concurrent_commands)
@@ -207,6 +214,12 @@ class CommandRunner:
             raise InvalidInputError(
                 f"cwd {self._ws.display(cwd)} disappeared before the command started"
             ) from exc
+        except OSError as exc:
+            if exc.errno != errno.E2BIG:
+                raise
+            raise InvalidInputError(
+                "command and environment together are too long to start a program (E2BIG); "
+                "pass large data through a file or stdin instead") from exc
         pid = transport.get_pid()
         exited = False
         try:

@@ -1,4 +1,7 @@
-"""Nothing is lost or leaked: restarts re-adopt, create/delete leaves no trace."""
+"""Nothing is lost: restarts re-adopt live sandboxes and reap dead ones.
+
+The create/delete leak check (200 cycles in `make test`, 1000 in `make soak`) lives
+in tests/faults/test_soak.py."""
 
 from __future__ import annotations
 
@@ -79,42 +82,3 @@ async def test_a_restart_reaps_sandboxes_whose_processes_died(service: RunningSe
     await backend.destroy(sbx.sandbox_id)  # processes gone behind the manager's back
     assert await service.manager.reap_once() == [sbx.sandbox_id]
     await sbx.close()
-
-
-def _host_traces(state_dir: Path, sandbox_ids: frozenset[str]) -> dict[str, list[str]]:
-    """What these sandboxes could leave on the host, seen from outside our code.
-
-    Other services on this host (other state dirs) create and delete sandboxes
-    meanwhile; only cgroups named after these sandboxes count.
-    """
-    groups = [str(p) for p in Path("/sys/fs/cgroup").glob("*/sandgate-*/sbx-*")
-              if p.is_dir() and p.name in sandbox_ids]
-    mounts = [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
-              if str(state_dir) in line]
-    dirs = [p.name for p in (state_dir / "sb").iterdir()]
-    processes = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if str(state_dir).encode() in (proc / "cmdline").read_bytes():
-                    processes.append(proc.name)
-            except OSError:
-                continue
-    return {"cgroups": groups, "mounts": mounts, "dirs": dirs, "processes": processes}
-
-
-async def test_200_create_delete_cycles_leave_nothing_behind(service: RunningService) -> None:
-    state_dir = service.settings.state_dir
-    created: set[str] = set()
-
-    async def cycle() -> None:
-        sbx = await AsyncSandbox.create("base", target=service.address)
-        created.add(sbx.sandbox_id)
-        await sbx.kill()
-
-    for _ in range(50):
-        await asyncio.gather(*(cycle() for _ in range(4)))
-    assert len(created) == 200
-    traces = _host_traces(state_dir, frozenset(created))
-    assert traces == {"cgroups": [], "mounts": [], "dirs": [], "processes": []}
-    assert await service.registry.all() == []

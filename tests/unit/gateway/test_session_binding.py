@@ -6,10 +6,10 @@ import asyncio
 
 import anyio
 import pytest
-from gateway_fakes import FakeControl
+from gateway_fakes import NOWHERE, FakeControl
 
 from gateway.errors import MisconfigurationError, SessionKeyError
-from gateway.sessions import SessionBinder, SessionKey, check_session_id
+from gateway.sessions import Lease, SessionBinder, SessionKey, check_session_id
 
 KEY = SessionKey("acme", "u1", "chat-1")
 
@@ -111,4 +111,48 @@ async def test_a_binding_idle_for_a_while_is_checked_and_replaced_if_its_sandbox
     async with binder.use(KEY, "filesystem") as later:
         assert later.sandbox_id != first.sandbox_id and later.replaced
     assert control.deleted == [first.sandbox_id]
+    await binder.close()
+
+
+class StickyControl(FakeControl):
+    """Like sandbox_svc: a session keeps its sandbox until that is deleted; a delete
+    takes until ``deleting`` is released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current: dict[SessionKey, str] = {}
+        self.delete_started = asyncio.Event()
+        self.deleting = asyncio.Event()
+
+    async def acquire(self, key: SessionKey, template: str) -> Lease:
+        if key not in self.current:
+            self.current[key] = (await super().acquire(key, template)).sandbox_id
+        return Lease(self.current[key], NOWHERE, "token")
+
+    async def delete(self, key: SessionKey, sandbox_id: str) -> None:
+        self.delete_started.set()
+        await self.deleting.wait()
+        if self.current.get(key) == sandbox_id:
+            del self.current[key]
+        await super().delete(key, sandbox_id)
+
+
+async def test_a_call_while_a_lost_sandbox_is_being_deleted_gets_a_fresh_one() -> None:
+    control = StickyControl()
+    binder = SessionBinder(control, idle_s=60)
+    async with binder.use(KEY, "filesystem") as first:
+        pass
+    with anyio.fail_after(5):
+        lost = asyncio.ensure_future(binder.check_lost(first))  # nothing answers: lost
+        await control.delete_started.wait()
+
+        async def next_call() -> tuple[str, bool]:
+            async with binder.use(KEY, "filesystem") as sandbox:
+                return sandbox.sandbox_id, sandbox.replaced
+
+        following = asyncio.ensure_future(next_call())
+        await asyncio.sleep(0.05)  # the next call arrives while the delete runs
+        control.deleting.set()
+        assert await lost
+        assert await following == ("sbx-2", True)
     await binder.close()

@@ -228,3 +228,19 @@ async def test_bad_input_is_rejected_before_anything_runs(
 ) -> None:
     with pytest.raises(InvalidInputError):
         await run(runner, spec)
+
+
+async def test_a_command_longer_than_one_command_line_is_bad_input_naming_the_command(
+        runner: CommandRunner) -> None:
+    # Linux refuses a single exec argument of 128 KiB or more (E2BIG).
+    with pytest.raises(InvalidInputError, match="command is 140000 bytes"):
+        await run(runner, CommandSpec("x" * 140_000))
+    output, done = await run(runner, CommandSpec("echo " + "y" * 130_000 + " | wc -c"))
+    assert (text(output, StreamName.STDOUT).strip(), done.exit_code) == ("130001", 0)
+
+
+async def test_an_environment_too_large_to_start_a_command_is_bad_input(
+        runner: CommandRunner) -> None:
+    too_much = {f"V{i}": "v" * 100_000 for i in range(40)}  # 4 MB: past ARG_MAX
+    with pytest.raises(InvalidInputError, match="too long"):
+        await run(runner, CommandSpec("true", env=too_much))
