@@ -77,6 +77,7 @@ def _sandboxd_command(template: Template, port: int) -> list[str]:
         # Browser templates start Chromium before serving, so a pooled Pod's
         # first browser call pays no launch (as the local backend does).
         *(["--browser-warm"] if "browser" in template.tool_groups else []),
+        *(["--kernel-warm"] if template.warm_kernel else []),
     ]
 
 
