@@ -190,7 +190,7 @@ async def _warm_kernel(kernel: KernelSession) -> None:
     from .errors import KernelUnavailableError
 
     try:
-        await kernel.start()
+        await kernel.prime()
     except KernelUnavailableError as exc:
         logger.warning("kernel not warmed: %s", exc)
 
