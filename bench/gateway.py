@@ -233,7 +233,8 @@ async def run_gateway_bench(quick: bool) -> dict[str, float]:
     # takes CPU from the sandboxes being measured.
     templates = state / "templates.yaml"
     templates.write_text("templates:\n  - {name: base, pool_size: 0}\n"
-                         "  - {name: filesystem, tool_groups: [base, filesystem], pool_size: 2}\n"
+                         "  - {name: filesystem, tool_groups: [base, filesystem], pool_size: 2, "
+                         "warm_kernel: true}\n"
                          "  - {name: browser, tool_groups: [base, filesystem, browser], "
                          "network: true, memory_mb: 2048, max_pids: 1024, cpu_millis: 2000, "
                          "pool_size: 1}\n")
