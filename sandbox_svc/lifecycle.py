@@ -142,7 +142,8 @@ class Lifecycle:
             started = time.perf_counter()
             try:
                 target = await self.backend.start(
-                    StartSpec(record.sandbox_id, template, record.token))
+                    StartSpec(record.sandbox_id, template, record.token,
+                              warm_kernel=template.warm_kernel and record.pooled))
             except BaseException:
                 await self.registry.remove(record.sandbox_id)
                 self.metrics.operations.labels("start", "error").inc()

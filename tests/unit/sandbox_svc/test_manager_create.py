@@ -7,6 +7,7 @@ import asyncio
 from sandbox_fakes import FakeBackend, FakeClock, ManagerFactory, wait_for_pool
 
 from sandbox_svc.events import EventType
+from sandbox_svc.manager import SandboxManager
 from sandbox_svc.registry_memory import MemoryRegistry
 
 
@@ -60,3 +61,21 @@ async def test_a_create_from_the_pool_is_announced_to_the_tenants_watchers(
         kind, seen, _ = await pending
     assert (kind, seen.sandbox_id) == (EventType.CREATED, record.sandbox_id)
     await events.aclose()
+
+
+
+async def test_a_pooled_sandbox_of_a_warm_kernel_template_starts_its_kernel_early(
+        managers: ManagerFactory, backend: FakeBackend) -> None:
+    manager = await managers(pool=1)
+    await wait_for_pool(manager, ready=1)
+    (pooled,) = backend.sandboxes.values()
+    assert pooled.warm_kernel
+
+
+async def test_a_sandbox_started_on_a_miss_leaves_its_kernel_to_the_first_cell(
+        manager: SandboxManager, backend: FakeBackend) -> None:
+    created = await manager.create("acme", "base")  # base warms kernels, but has no pool here
+    acquired, _, hit = await manager.acquire("acme", "u", "s1", "base")
+    assert not hit
+    assert not backend.sandboxes[created.sandbox_id].warm_kernel
+    assert not backend.sandboxes[acquired.sandbox_id].warm_kernel

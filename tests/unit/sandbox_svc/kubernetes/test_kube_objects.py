@@ -149,5 +149,6 @@ def test_the_token_secret_is_owned_by_the_pod_when_one_is_given() -> None:
 
 
 def test_a_warm_kernel_template_starts_its_kernel_in_the_pod() -> None:
-    container = _container(build_pod("sbx-a", Template("data", warm_kernel=True), SETTINGS))
+    container = _container(build_pod("sbx-a", Template("data", warm_kernel=True), SETTINGS,
+                                     warm_kernel=True))
     assert "--kernel-warm" in container["command"]  # type: ignore[operator]
