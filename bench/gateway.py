@@ -10,7 +10,10 @@ the same official MCP client (streamable HTTP, 2026-07-28 protocol):
 - ``calls_per_s_c32``: calls per second with 32 concurrent sessions (each its own
   sandbox), driven from two client processes so the client is not the bottleneck;
 - ``mcp_browser_nav_snapshot_ms_p50``: ``browser_navigate`` then ``browser_snapshot``
-  through the gateway, to a page served inside the session's (warm) browser sandbox.
+  through the gateway, to a page served inside the session's (warm) browser sandbox;
+- ``first_cell_ms_p50``: a new session's first ``run_ipython_cell`` (pools warm,
+  their kernels up), beside ``first_cell_floor_ms_p50``: a cell on a warm kernel,
+  the same session's next one, and their ratio ``first_cell_over_floor``.
 
 ``python -m bench.gateway [--quick]`` prints the numbers as JSON.
 """
@@ -51,6 +54,8 @@ SESSIONS = 32
 CLIENT_PROCESSES = 2
 _URL = re.compile(r"MCP \(streamable HTTP\)\s+(http://\S+/mcp)")
 _CONTROL = re.compile(r"SandboxService \(gRPC\)\s+(\S+)")
+_KERNEL_WARM_S = 2.0
+"""Time a pooled sandbox's kernel gets after the pool is full: it starts in ~0.6 s."""
 PAGE = ("<title>Bench</title><h1>Hello</h1><a href='#x'>a link</a><button>Press</button>")
 """The page bench.run's browser_nav_snapshot_ms_p50 uses, so the two compare."""
 
@@ -124,6 +129,25 @@ async def _browser_ms(url: str, control_target: str, n: int) -> float:
                 raise RuntimeError(f"browsing failed: {navigated.content} {snapshot.content}")
         await client.call_tool("sandbox_release", {})
     return round(statistics.median(samples) * 1000, 2)
+
+
+async def _first_cells(url: str, control_target: str, n: int) -> tuple[float, float]:
+    """Medians (ms) of a new session's first cell and of its second (the floor)."""
+    firsts: list[float] = []
+    floors: list[float] = []
+    for i in range(n):
+        await _pools_full(control_target)
+        await asyncio.sleep(_KERNEL_WARM_S)  # the pooled sandbox's kernel starts once it is ready
+        async with _client(url, {"X-Sandgate-Session": f"first-cell-{i}"}) as client:
+            for samples in (firsts, floors):
+                start = time.perf_counter()
+                result = await client.call_tool("run_ipython_cell", {"code": "1+1"})
+                samples.append(time.perf_counter() - start)
+                if result.is_error:
+                    raise RuntimeError(f"run_ipython_cell failed: {result.content}")
+            await client.call_tool("sandbox_release", {})
+    return (round(statistics.median(firsts) * 1000, 2),
+            round(statistics.median(floors) * 1000, 2))
 
 
 async def _drive(url: str, tool: str, sessions: list[str], seconds: float) -> int:
@@ -209,7 +233,8 @@ async def run_gateway_bench(quick: bool) -> dict[str, float]:
     # takes CPU from the sandboxes being measured.
     templates = state / "templates.yaml"
     templates.write_text("templates:\n  - {name: base, pool_size: 0}\n"
-                         "  - {name: filesystem, tool_groups: [base, filesystem], pool_size: 2}\n"
+                         "  - {name: filesystem, tool_groups: [base, filesystem], pool_size: 2, "
+                         "warm_kernel: true}\n"
                          "  - {name: browser, tool_groups: [base, filesystem, browser], "
                          "network: true, memory_mb: 2048, max_pids: 1024, cpu_millis: 2000, "
                          "pool_size: 1}\n")
@@ -236,6 +261,9 @@ async def run_gateway_bench(quick: bool) -> dict[str, float]:
             calls.append(await _latency_ms(url, "run_shell_command", n))
         results["mcp_floor_ms_p50"] = min(floors)
         results["mcp_call_ms_p50"] = min(calls)
+        _progress(f"a new session's first python cell through the gateway ({n // 30} runs)")
+        results["first_cell_ms_p50"], results["first_cell_floor_ms_p50"] = await _first_cells(
+            url, control.group(1), n // 30)
         _progress(f"browser navigate + snapshot through the gateway ({n // 3} runs)")
         results["mcp_browser_nav_snapshot_ms_p50"] = await _browser_ms(url, control.group(1),
                                                                        n // 3)
@@ -248,6 +276,8 @@ async def run_gateway_bench(quick: bool) -> dict[str, float]:
         shutil.rmtree(state, ignore_errors=True)
     results["mcp_call_over_floor"] = round(results["mcp_call_ms_p50"]
                                            / results["mcp_floor_ms_p50"], 2)
+    results["first_cell_over_floor"] = round(results["first_cell_ms_p50"]
+                                             / results["first_cell_floor_ms_p50"], 2)
     return results
 
 

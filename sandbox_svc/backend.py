@@ -43,6 +43,9 @@ class StartSpec:
     """What the sandbox is: tools, limits, network, root filesystem."""
     token: str
     """The sandbox's secret: sandboxd accepts only ``authorization: Bearer <token>``."""
+    warm_kernel: bool = False
+    """Start the Python kernel before the first cell: set for pooled sandboxes of
+    ``warm_kernel`` templates (one started for a session may never run a cell)."""
 
 
 class SandboxBackend(Protocol):

@@ -147,7 +147,8 @@ class Lifecycle:
             started = time.perf_counter()
             try:
                 target = await self.backend.start(
-                    StartSpec(record.sandbox_id, template, record.token))
+                    StartSpec(record.sandbox_id, template, record.token,
+                              warm_kernel=template.warm_kernel and record.pooled))
             except BaseException:
                 self.created.discard(record.sandbox_id)
                 await self.registry.remove(record.sandbox_id)

@@ -119,7 +119,11 @@ class SandboxManager:
 
     async def create(self, tenant: str, template_name: str, ttl_s: float | None = None,
                      labels: dict[str, str] | None = None) -> SandboxRecord:
-        """Start a new sandbox for ``tenant``, bound to no session.
+        """A sandbox for ``tenant``, bound to no session: from the warm pool if it has one.
+
+        A pooled sandbox lacks nothing such a request asks for (its TTL and
+        labels are written as it is claimed), so a new one starts only when the
+        template's pool is empty; the pool then refills in the background.
 
         Raises:
             InvalidRequestError: unknown template or ttl out of range.
@@ -128,6 +132,13 @@ class SandboxManager:
         """
         template = self.catalog.get(template_name)
         ttl = self._life.ttl(template, ttl_s)
+        now = self._clock()
+        claimed = await self._registry.claim_pooled(template.name, tenant, now, now + ttl,
+                                                    dict(labels or {}))
+        if claimed is not None:
+            self._life.refill.set()  # the pool loop also refreshes the gauges, off this path
+            self.events.publish(EventType.CREATED, claimed)
+            return claimed
         async with self._life.slot():
             record = await self._life.launch(template, tenant=tenant, ttl_s=ttl, labels=labels)
         await self._life.update_gauges()

@@ -6,7 +6,9 @@ sandboxes and reap dead ones, so nothing it started is ever leaked silently.
 
 It owns the one step that must be atomic across several manager instances:
 binding a session to a sandbox (:meth:`Registry.bind_session`, then
-:meth:`Registry.insert` of a STARTING row that carries the session key).
+:meth:`Registry.insert` of a STARTING row that carries the session key), and
+handing a pooled sandbox to a tenant without a session
+(:meth:`Registry.claim_pooled`).
 Implementations: ``registry_sqlite.SqliteRegistry`` (the embedded default,
 durable, safe for several processes on one file) and
 ``registry_memory.MemoryRegistry`` (one process, nothing survives it).
@@ -155,6 +157,22 @@ class Registry(Protocol):
             The binding, or None when the session has no sandbox and the pool of
             ``key.template`` is empty: the caller then inserts a STARTING record
             carrying the key (which fails if another claimer won meanwhile).
+
+        Raises:
+            Nothing beyond storage failures.
+        """
+        ...
+
+    async def claim_pooled(self, template: str, tenant: str, now: float, expires_at: float,
+                           labels: dict[str, str]) -> SandboxRecord | None:
+        """Atomically: the oldest READY pooled sandbox of ``template``, now the tenant's.
+
+        One operation, so two managers never hand one pooled sandbox to two
+        callers. The claimed record gets ``tenant``, ``now`` as its activity,
+        ``expires_at`` and ``labels``, and no session.
+
+        Returns:
+            The claimed record, or None when the template's pool is empty.
 
         Raises:
             Nothing beyond storage failures.

@@ -83,8 +83,7 @@ class MemoryRegistry:
                 last_active_at=now, expires_at=max(existing.expires_at or 0.0, expires_at))
             self._records[touched.sandbox_id] = touched
             return Binding(touched, newly_bound=False, pool_hit=False)
-        pooled = [r for r in self._records.values() if r.pooled
-                  and r.template == key.template and r.status is SandboxStatus.READY]
+        pooled = self._pooled(key.template)
         if not pooled:
             return None
         claimed = min(pooled, key=lambda r: r.created_at).with_changes(
@@ -92,6 +91,22 @@ class MemoryRegistry:
             last_active_at=now, expires_at=expires_at)
         self._records[claimed.sandbox_id] = claimed
         return Binding(claimed, newly_bound=True, pool_hit=True)
+
+    async def claim_pooled(self, template: str, tenant: str, now: float, expires_at: float,
+                           labels: dict[str, str]) -> SandboxRecord | None:
+        """See :meth:`Registry.claim_pooled`. Raises: nothing."""
+        await asyncio.sleep(0)
+        pooled = self._pooled(template)
+        if not pooled:
+            return None
+        claimed = min(pooled, key=lambda r: r.created_at).with_changes(
+            tenant=tenant, last_active_at=now, expires_at=expires_at, labels=dict(labels))
+        self._records[claimed.sandbox_id] = claimed
+        return claimed
+
+    def _pooled(self, template: str) -> list[SandboxRecord]:
+        return [r for r in self._records.values()
+                if r.pooled and r.template == template and r.status is SandboxStatus.READY]
 
     async def close(self) -> None:
         """Nothing to release; the records stay (a restarted manager may share them).

@@ -57,6 +57,9 @@ _FIELDS = ("sandbox_id", "template", "token", "status", "created_at", "last_acti
 _COLUMNS = ", ".join(_FIELDS)
 _PLACEHOLDERS = ", ".join("?" * len(_FIELDS))
 _KEY_MATCH = "tenant = ? AND user_id = ? AND session_id = ? AND template = ?"
+_OLDEST_POOLED = ("SELECT sandbox_id FROM sandboxes WHERE template = ? AND tenant = '' "
+                  "AND status = ? ORDER BY created_at LIMIT 1")
+"""The sandbox a claim takes: parameters template, READY."""
 
 
 def _row(record: SandboxRecord) -> tuple[object, ...]:
@@ -216,6 +219,19 @@ class SqliteRegistry:
 
         return await self._run(op)
 
+    async def claim_pooled(self, template: str, tenant: str, now: float, expires_at: float,
+                           labels: dict[str, str]) -> SandboxRecord | None:
+        """See :meth:`Registry.claim_pooled`: one UPDATE statement (atomic on its own)."""
+        def op(c: sqlite3.Connection) -> SandboxRecord | None:
+            row = c.execute(
+                "UPDATE sandboxes SET tenant = ?, last_active_at = ?, expires_at = ?, "
+                f"labels = ? WHERE sandbox_id = ({_OLDEST_POOLED}) RETURNING {_COLUMNS}",
+                (tenant, now, expires_at, json.dumps(labels), template,
+                 SandboxStatus.READY.value)).fetchone()
+            return None if row is None else _record(row)
+
+        return await self._run(op)
+
 
 def _bind(c: sqlite3.Connection, key: SessionKey, now: float,
           expires_at: float) -> Binding | None:
@@ -227,9 +243,7 @@ def _bind(c: sqlite3.Connection, key: SessionKey, now: float,
         return Binding(_record(row), newly_bound=False, pool_hit=False)
     row = c.execute(
         "UPDATE sandboxes SET tenant = ?, user_id = ?, session_id = ?, "
-        "last_active_at = ?, expires_at = ? WHERE sandbox_id = ("
-        " SELECT sandbox_id FROM sandboxes WHERE template = ? AND tenant = '' "
-        " AND status = ? ORDER BY created_at LIMIT 1) "
+        f"last_active_at = ?, expires_at = ? WHERE sandbox_id = ({_OLDEST_POOLED}) "
         f"RETURNING {_COLUMNS}",
         (key.tenant, key.user_id, key.session_id, now, expires_at, key.template,
          SandboxStatus.READY.value)).fetchone()

@@ -100,6 +100,9 @@ class Template:
     sandbox_svc/pod_settings.py); the local backend ignores it."""
     seccomp: str = "default"
     """The seccomp profile every process of the sandbox runs under (SECCOMP_PROFILES)."""
+    warm_kernel: bool = False
+    """Start the Python kernel while the sandbox waits in the pool, so a claimed
+    sandbox's first cell runs on it (costs the kernel's memory while idle)."""
 
     def allow_rules(self) -> list[AllowRule]:
         return [parse_allow(entry) for entry in self.allow]
@@ -133,6 +136,9 @@ class Template:
                 raise InvalidRequestError(
                     f"template {self.name!r}: {key}={value} is out of range [{low}, {high}]"
                 )
+        if self.warm_kernel and "base" not in self.tool_groups:
+            raise InvalidRequestError(
+                f"template {self.name!r}: warm_kernel needs the 'base' tool group (the kernel)")
         rules = [parse_allow(entry) for entry in self.allow]
         if rules and not self.network:
             raise InvalidRequestError(
@@ -149,11 +155,13 @@ BUILTIN_TEMPLATES: tuple[Template, ...] = (
         name="base",
         description="Shell commands and a persistent Python kernel in /workspace.",
         tool_groups=("base",),
+        warm_kernel=True,
     ),
     Template(
         name="filesystem",
         description="The base tools plus file tools confined to /workspace.",
         tool_groups=("base", "filesystem"),
+        warm_kernel=True,
     ),
     Template(
         name="browser",

@@ -120,7 +120,8 @@ class KubernetesBackend:
             await self._api.create(Kind.NETWORK_POLICY, build_network_policy(
                 spec.sandbox_id, spec.template, settings))
             pod = await self._api.create(
-                Kind.POD, build_pod(spec.sandbox_id, spec.template, settings))
+                Kind.POD, build_pod(spec.sandbox_id, spec.template, settings,
+                                      warm_kernel=spec.warm_kernel))
             owner = owner_reference(pod)
             # One after the other: a failure then leaves no write in flight behind
             # the cleanup.

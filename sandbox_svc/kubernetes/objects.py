@@ -68,7 +68,7 @@ def _restricted_container_context() -> Manifest:
     }
 
 
-def _sandboxd_command(template: Template, port: int) -> list[str]:
+def _sandboxd_command(template: Template, port: int, warm_kernel: bool) -> list[str]:
     return [
         "python", "-m", "sandbox_svc.sandboxd",
         "--listen", f"0.0.0.0:{port}",
@@ -77,10 +77,12 @@ def _sandboxd_command(template: Template, port: int) -> list[str]:
         # Browser templates start Chromium before serving, so a pooled Pod's
         # first browser call pays no launch (as the local backend does).
         *(["--browser-warm"] if "browser" in template.tool_groups else []),
+        *(["--kernel-warm"] if warm_kernel else []),
     ]
 
 
-def build_pod(sandbox_id: str, template: Template, settings: KubernetesSettings) -> Manifest:
+def build_pod(sandbox_id: str, template: Template, settings: KubernetesSettings, *,
+              warm_kernel: bool = False) -> Manifest:
     """The Pod of one sandbox.
 
     Memory and CPU limits are the template's ``memory_mb`` and ``cpu_millis``
@@ -88,6 +90,7 @@ def build_pod(sandbox_id: str, template: Template, settings: KubernetesSettings)
     ``max_pids`` has no per-Pod field in Kubernetes (the node's pod PID limit
     applies). ``restartPolicy: Always`` restarts a crashed sandboxd with the
     workspace intact; a start that keeps crashing shows as CrashLoopBackOff.
+    ``warm_kernel`` starts the Python kernel before the first cell (pooled Pods).
 
     Raises:
         Nothing.
@@ -119,7 +122,7 @@ def build_pod(sandbox_id: str, template: Template, settings: KubernetesSettings)
             "name": CONTAINER,
             "image": pod_settings.image or settings.image,
             "imagePullPolicy": "IfNotPresent",
-            "command": _sandboxd_command(template, port),
+            "command": _sandboxd_command(template, port, warm_kernel),
             "ports": [{"name": "sandboxd", "containerPort": port, "protocol": "TCP"}],
             "readinessProbe": {
                 "grpc": {"port": port},

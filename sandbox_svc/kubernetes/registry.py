@@ -3,10 +3,10 @@
 The API server is the source of truth; sandbox_svc replicas keep nothing.
 Two steps are atomic across replicas, and nothing else needs to be:
 
-- claiming a warm sandbox is a patch carrying the record's
-  ``metadata.resourceVersion``: of two replicas claiming one record, the second
-  gets 409 Conflict and moves on to the next record, so no record (and no Pod)
-  is ever handed out twice;
+- claiming a warm sandbox (for a session, or for a tenant by ``claim_pooled``)
+  is a patch carrying the record's ``metadata.resourceVersion``: of two
+  replicas claiming one record, the second gets 409 Conflict and moves on to
+  the next record, so no record (and no Pod) is ever handed out twice;
 - binding a session is creating the lock Secret named after the session's
   hash: of two replicas binding one session, the second gets 409
   AlreadyExists, gives back what it claimed and follows the lock, so no
@@ -325,6 +325,32 @@ class KubernetesRegistry:
                 return Binding(claimed, newly_bound=True, pool_hit=True)
             await self._give_back(record, stored)
             return None  # the session is bound elsewhere: the caller follows the lock
+        return None
+
+    async def claim_pooled(self, template: str, tenant: str, now: float, expires_at: float,
+                           labels: dict[str, str]) -> SandboxRecord | None:
+        """See :meth:`Registry.claim_pooled`: a compare-and-swap patch of one warm record.
+
+        Raises:
+            BackendError: the API server refused or did not answer.
+        """
+        return await self._guard("claim a pooled sandbox", lambda: self._claim_for_tenant(
+            template, tenant, now, expires_at, labels))
+
+    async def _claim_for_tenant(self, template: str, tenant: str, now: float,
+                                expires_at: float, labels: dict[str, str]) -> SandboxRecord | None:
+        warm = await self._records({lbl.STATE: STATE_WARM, lbl.TEMPLATE: template})
+        for record, secret in warm:
+            if record.status is not SandboxStatus.READY or not record.pooled:
+                continue
+            claimed = record.with_changes(tenant=tenant, last_active_at=now,
+                                          expires_at=expires_at, labels=dict(labels))
+            try:
+                await self._api.patch(Kind.SECRET, record.sandbox_id,
+                                      record_patch(claimed, _version(secret)))
+            except (KubeConflictError, KubeNotFoundError):
+                continue  # another replica claimed (or deleted) it first: next one
+            return claimed
         return None
 
     async def _give_back(self, pooled: SandboxRecord, stored: Manifest) -> None:

@@ -313,7 +313,8 @@ class LocalBackend:
             rootfs=Path(template.rootfs) if template.rootfs else None,
             resolv_conf=self._state / "etc" / "resolv.conf" if template.network else None,
         )
-        command = sandboxd_command(browser_warm="browser" in template.tool_groups)
+        command = sandboxd_command(browser_warm="browser" in template.tool_groups,
+                                   kernel_warm=spec.warm_kernel)
         program = self._seccomp.program(template.seccomp)
         with open(root / "sandbox.log", "ab") as log, _pipe_with(program) as seccomp_r:
             if not template.network:

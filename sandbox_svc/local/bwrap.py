@@ -156,13 +156,15 @@ def sandbox_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def sandboxd_command(*, browser_warm: bool = False) -> list[str]:
+def sandboxd_command(*, browser_warm: bool = False, kernel_warm: bool = False) -> list[str]:
     """sandboxd inside the sandbox; browser templates start Chromium at once so a
-    pooled sandbox's first browser call pays no launch."""
+    pooled sandbox's first browser call pays no launch, and ``kernel_warm``
+    templates start the Python kernel while the sandbox waits in the pool."""
     return [
         f"{SANDBOX_VENV}/bin/python", "-m", "sandbox_svc.sandboxd",
         "--listen", f"unix:{SANDBOX_RUN_DIR}/sandboxd.sock",
         "--workspace", "/workspace",
         "--token-file", f"{SANDBOX_RUN_DIR}/token",
         *(["--browser-warm"] if browser_warm else []),
+        *(["--kernel-warm"] if kernel_warm else []),
     ]

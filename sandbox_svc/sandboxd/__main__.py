@@ -2,8 +2,8 @@
 
     python -m sandbox_svc.sandboxd --listen unix:/run/sandgate/sandboxd.sock \\
         --workspace /workspace [--token-file PATH] [--kernel-runtime-dir DIR] \\
-        [--oom-file PATH] [--browser-warm] [--browser-executable PATH] \\
-        [--address-file PATH]
+        [--oom-file PATH] [--browser-warm] [--kernel-warm] \\
+        [--browser-executable PATH] [--address-file PATH]
 
 Locally the control plane gives it a Unix socket in the sandbox's run
 directory; in a Kubernetes Pod it listens on TCP (``--listen 0.0.0.0:8080``)
@@ -19,19 +19,26 @@ down, browser closed. Start-up is on the sandbox's cold path: the heavy imports
 (grpc) happen after the arguments are checked, jupyter_client only on the first
 cell, and Playwright only on the first browser call, unless ``--browser-warm``
 starts the browser before the daemon serves (pooled browser sandboxes then
-have it up before an agent's first call).
+have it up before an agent's first call). ``--kernel-warm`` starts the kernel
+in the background once the daemon serves: a pooled sandbox's first cell then
+runs on a kernel that is up, and the cold start does not wait for it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import os
 import sys
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .kernel import KernelSession
 
 from sandgate.service.logs import LOG_FORMAT_ENV, configure_logging
 
@@ -76,6 +83,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--browser-warm",
         action="store_true",
         help="start the browser before serving, not on the first browser call",
+    )
+    parser.add_argument(
+        "--kernel-warm",
+        action="store_true",
+        help="start the Python kernel in the background once serving, not on the first cell",
     )
     parser.add_argument(
         "--browser-executable",
@@ -160,6 +172,9 @@ async def _serve(args: argparse.Namespace, token: str) -> int:
     # Run after the server has stopped, in reverse order: the kernel, then the browser.
     server.close_with(browser.shutdown)
     server.close_with(kernel.shutdown)
+    if args.kernel_warm:
+        warming = asyncio.create_task(_warm_kernel(kernel), name="sandboxd-kernel-warm")
+        server.close_with(partial(_cancel, warming))  # runs first: a start in flight stops
     gc.freeze()  # start-up objects live forever: keep them out of future collections
     gc.enable()
     logger.info(
@@ -170,6 +185,22 @@ async def _serve(args: argparse.Namespace, token: str) -> int:
     await serve_until_signal(partial(server.stop, _STOP_GRACE_S))
     logger.info("stopped")
     return 0
+
+
+async def _warm_kernel(kernel: KernelSession) -> None:
+    """Start the kernel ahead of the first cell; on failure that cell starts it again."""
+    from .errors import KernelUnavailableError
+
+    try:
+        await kernel.prime()
+    except KernelUnavailableError as exc:
+        logger.warning("kernel not warmed: %s", exc)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _announce(path: Path, address: str) -> None:

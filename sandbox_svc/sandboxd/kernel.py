@@ -139,6 +139,20 @@ class KernelSession:
         """Start the kernel unless it runs; concurrent callers share one start."""
         await self._ensure_started()
 
+    async def prime(self) -> None:
+        """Start the kernel and run one silent no-op on it, so that the first real
+        cell pays neither the start nor the kernel's first-execution set-up.
+
+        Raises:
+            KernelUnavailableError: the kernel could not be started.
+        """
+        async with self._cell_lock:
+            kernel = await self._ensure_started()
+            msg_id: str = kernel.client.execute(
+                "pass", silent=True, store_history=False, allow_stdin=False)
+            # Its iopub messages are skipped by the next cell (another msg_id).
+            await _shell_reply(kernel.client, msg_id, _REPLY_WAIT_S)
+
     async def run(
         self, code: str, *, timeout_s: float | None = None
     ) -> AsyncGenerator[CellEvent, None]:

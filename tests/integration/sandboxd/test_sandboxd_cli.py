@@ -181,3 +181,37 @@ async def test_a_listen_address_without_a_usable_port_or_path_is_refused(
         _, stderr = await process.communicate()
     assert process.returncode == 2
     assert b"--listen" in stderr
+
+
+async def test_with_kernel_warm_the_kernel_starts_before_the_first_cell(
+    run_dir: Path, channel: grpc.aio.Channel
+) -> None:
+    (run_dir / "token").write_text("warm-token\n")
+    runtime_base = run_dir / "kernel"
+    runtime_base.mkdir()
+    process = await spawn(
+        run_dir,
+        "--token-file",
+        str(run_dir / "token"),
+        "--kernel-runtime-dir",
+        str(runtime_base),
+        "--kernel-warm",
+        env=daemon_env(),
+    )
+    try:
+        await wait_serving(channel)
+        async with asyncio.timeout(30):  # no cell has run: the daemon starts the kernel itself
+            while not any((d / "kernel.json").exists() for d in runtime_base.iterdir()):
+                await asyncio.sleep(0.05)
+        stub = pb_grpc.SandboxRuntimeStub(channel)
+        auth = (("authorization", "Bearer warm-token"),)
+        async with asyncio.timeout(30):
+            replies = [
+                r async for r in stub.RunCode(pb.RunCodeRequest(code="6 * 7"), metadata=auth)
+            ]
+        assert replies[-1].result.status == pb.CELL_STATUS_OK
+        assert len(list(runtime_base.iterdir())) == 1  # the cell ran on the warm kernel
+    finally:
+        returncode = await stop(process)
+    assert returncode == 0
+    assert list(runtime_base.iterdir()) == []

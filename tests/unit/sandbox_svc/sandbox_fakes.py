@@ -34,6 +34,7 @@ class FakeSandbox:
     token: str
     processes: bool = True
     paused: bool = False
+    warm_kernel: bool = False
 
 
 class FakeBackend:
@@ -55,7 +56,8 @@ class FakeBackend:
         self.starts += 1
         if len(self.sandboxes) >= self.capacity:
             raise SandboxLimitError("the fake backend is full")
-        self.sandboxes[spec.sandbox_id] = FakeSandbox(spec.template.name, spec.token)
+        self.sandboxes[spec.sandbox_id] = FakeSandbox(spec.template.name, spec.token,
+                                                      warm_kernel=spec.warm_kernel)
         try:
             await asyncio.sleep(self.start_delay_s)
             if self.fail_starts:
@@ -134,9 +136,10 @@ class ManagerFactory(Protocol):
 
 
 def catalog(pool: int = 0) -> TemplateCatalog:
-    """``base`` and ``filesystem``, each keeping ``pool`` warm sandboxes."""
+    """``base`` (``pool`` warm sandboxes, warm kernels) and ``filesystem`` (no pool)."""
     return TemplateCatalog([
-        Template("base", pool_size=pool, default_ttl_s=3600, idle_timeout_s=900),
+        Template("base", pool_size=pool, default_ttl_s=3600, idle_timeout_s=900,
+                 warm_kernel=True),
         Template("filesystem", tool_groups=("base", "filesystem"), pool_size=0),
     ])
 

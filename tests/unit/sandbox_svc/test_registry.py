@@ -234,3 +234,45 @@ async def test_two_registries_on_one_file_never_share_a_pooled_sandbox(tmp_path:
     assert sorted(won) == ["p0", "p1", "p2", "p3"]
     await first.close()
     await second.close()
+
+
+async def test_claim_pooled_takes_the_oldest_ready_pooled_sandbox_for_a_tenant(
+        registry: Registry) -> None:
+    await registry.insert(_record("starting", created=1, status=SandboxStatus.STARTING))
+    await registry.insert(_record("bound", created=2, tenant="acme", session_id="s1"))
+    await registry.insert(_record("other", created=3, template="browser"))
+    await registry.insert(_record("young", created=5))
+    await registry.insert(_record("old", created=4))
+    claimed = await registry.claim_pooled("base", "acme", 10.0, 70.0, {"team": "a"})
+    assert claimed is not None and claimed.sandbox_id == "old"
+    assert (claimed.tenant, claimed.user_id, claimed.session_id) == ("acme", "", "")
+    assert (claimed.last_active_at, claimed.expires_at, claimed.labels) == (
+        10.0, 70.0, {"team": "a"})
+    assert await registry.get("old") == claimed
+    assert (await registry.claim_pooled("base", "acme", 11.0, 71.0, {}) or claimed
+            ).sandbox_id == "young"
+    assert await registry.claim_pooled("base", "acme", 12.0, 72.0, {}) is None
+
+
+async def test_concurrent_claims_never_share_a_pooled_sandbox(registry: Registry) -> None:
+    for i in range(3):
+        await registry.insert(_record(f"p{i}", created=i + 1))
+    claims = await asyncio.gather(*(
+        registry.claim_pooled("base", f"t{i}", 1.0, 2.0, {}) for i in range(5)))
+    won = [c.sandbox_id for c in claims if c is not None]
+    assert sorted(won) == ["p0", "p1", "p2"]
+    assert sum(c is None for c in claims) == 2
+    assert all(not r.pooled for r in await registry.all())
+
+
+async def test_two_registries_on_one_file_never_claim_one_pooled_sandbox_twice(
+        tmp_path: Path) -> None:
+    first, second = SqliteRegistry(tmp_path / "r.db"), SqliteRegistry(tmp_path / "r.db")
+    for i in range(4):
+        await first.insert(_record(f"p{i}", created=i + 1))
+    claims = await asyncio.gather(*(
+        (first if i % 2 else second).claim_pooled("base", "acme", 1.0, 2.0, {})
+        for i in range(8)))
+    assert sorted(c.sandbox_id for c in claims if c is not None) == ["p0", "p1", "p2", "p3"]
+    await first.close()
+    await second.close()

@@ -92,3 +92,18 @@ async def test_racing_acquires_never_hand_one_pooled_sandbox_to_two_sessions(
     results = await asyncio.gather(*calls)
     _check_bindings(results, await shared[0].all())
     assert sum(hit for _, _, hit in results) >= 6
+
+
+async def test_racing_creates_never_hand_one_pooled_sandbox_out_twice(
+        shared: tuple[Registry, Registry], managers: ManagerFactory) -> None:
+    first, second, backends = await _two_managers(managers, shared, pool=4)
+    await wait_for_pool(first, ready=4)
+    pooled = {r.sandbox_id for r in await shared[0].all()}
+    await first.stop(delete_all=False)  # no refill: the pool holds exactly these four
+    calls = [(first if i % 2 else second).create("acme", "base") for i in range(8)]
+    created = await asyncio.gather(*calls)
+    ids = [r.sandbox_id for r in created]
+    assert len(set(ids)) == 8  # nobody got a sandbox someone else got
+    assert set(ids) & pooled == pooled  # the whole pool was handed out
+    assert sum(r.sandbox_id in pooled for r in created) == 4
+    assert sum(b.starts for b in backends) == 4 + 4  # the pool's, then only the misses

@@ -76,3 +76,15 @@ def test_an_unknown_seccomp_profile_is_rejected_naming_the_profiles(
         load_templates(path)
     assert "unknown seccomp profile" in str(info.value)
     assert "allowed: default, browser" in str(info.value)
+
+
+def test_base_and_filesystem_warm_their_kernel_in_the_pool_and_browser_does_not() -> None:
+    catalog = load_templates(None)
+    assert [t.name for t in catalog.all() if t.warm_kernel] == ["base", "filesystem"]
+
+
+def test_a_warm_kernel_needs_the_base_tools(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("templates:\n  - {name: web, tool_groups: [browser], warm_kernel: true}\n")
+    with pytest.raises(InvalidRequestError, match="warm_kernel needs the 'base' tool group"):
+        load_templates(path)

@@ -126,3 +126,15 @@ async def test_bad_cells_are_rejected_without_starting_a_kernel(session: KernelS
     with pytest.raises(InvalidInputError):
         await cell(session, "1", timeout_s=0)
     assert session.starts == 0
+
+
+async def test_a_primed_kernel_serves_the_first_cell_as_cell_one_on_the_same_kernel(
+    session: KernelSession,
+) -> None:
+    async with asyncio.timeout(60):
+        await session.prime()
+    assert session.starts == 1
+    events = await cell(session, "40 + 2")
+    assert result(events).status is CellStatus.OK and result(events).execution_count == 1
+    assert [dict(e.data)["text/plain"] for e in events if isinstance(e, RichOutput)] == [b"42"]
+    assert session.starts == 1

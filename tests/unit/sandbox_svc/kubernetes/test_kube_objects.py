@@ -76,6 +76,7 @@ def test_the_pod_is_restricted_probed_limited_and_mounts_its_token() -> None:
     limits = {"memory": "768Mi", "cpu": "1500m"}
     assert container["resources"] == {"requests": limits, "limits": limits}
     assert "--browser-warm" in container["command"]  # type: ignore[operator]
+    assert "--kernel-warm" not in container["command"]  # type: ignore[operator]
     assert container["command"][3:5] == ["--listen", "0.0.0.0:8080"]  # type: ignore[index]
     token_mount = [m for m in container["volumeMounts"]  # type: ignore[attr-defined]
                    if m["name"] == "token"]
@@ -145,3 +146,9 @@ def test_the_token_secret_is_owned_by_the_pod_when_one_is_given() -> None:
         {"apiVersion": "v1", "kind": "Pod", "name": "sbx-a", "uid": "u-1",
          "blockOwnerDeletion": False}]
     assert base64.b64decode(str(field(secret, "data", "token"))) == b"s3cr3t"
+
+
+def test_a_warm_kernel_template_starts_its_kernel_in_the_pod() -> None:
+    container = _container(build_pod("sbx-a", Template("data", warm_kernel=True), SETTINGS,
+                                     warm_kernel=True))
+    assert "--kernel-warm" in container["command"]  # type: ignore[operator]
