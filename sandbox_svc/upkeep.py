@@ -8,7 +8,6 @@ the injected clock, so tests call :meth:`Upkeep.reap_once` with ``now``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -40,6 +39,11 @@ class PoolView:
     starting: int
 
 
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class Upkeep:
     """Re-adopts after a restart, keeps pools warm, reaps what should go.
 
@@ -63,9 +67,9 @@ class Upkeep:
         """Cancel the tasks and wait for them. Raises: nothing."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # gather, not a suppressed await per task: a caller's own cancellation
+        # (a stop with a deadline) must still reach the caller.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
     async def recover(self) -> None:
@@ -148,12 +152,16 @@ class Upkeep:
             except asyncio.CancelledError:
                 raise
             except BackendError as exc:  # a template that keeps failing: wait longer each time
+                if _being_cancelled():  # a clean-up error must not swallow the stop
+                    raise asyncio.CancelledError from exc
                 logger.warning("refilling warm pools failed; retrying in %.0f s: %s",
                                retry_s, exc)
                 await asyncio.sleep(retry_s)
                 retry_s = min(retry_s * 2, _POOL_RETRY_MAX_S)
                 refill.set()
-            except Exception:
+            except Exception as exc:
+                if _being_cancelled():
+                    raise asyncio.CancelledError from exc
                 logger.exception("refilling warm pools failed; retrying in %.0f s", retry_s)
                 await asyncio.sleep(retry_s)
                 retry_s = min(retry_s * 2, _POOL_RETRY_MAX_S)

@@ -255,13 +255,26 @@ class LocalBackend:
             SandboxLimitError: every host uid in the range is taken.
             BackendError: the sandbox did not start; nothing of it is left.
         """
+        launching = asyncio.ensure_future(asyncio.to_thread(self._launch, spec))
         try:
-            await asyncio.to_thread(self._launch, spec)
+            await asyncio.shield(launching)
             await self._wait_ready(spec.sandbox_id)
         except BaseException:
-            await asyncio.shield(self.destroy(spec.sandbox_id))
+            try:
+                await asyncio.shield(self._undo_start(launching, spec.sandbox_id))
+            except Exception:  # the caller's error (or cancellation) is the one to see
+                logger.exception("cleaning up the failed start of sandbox %s failed; the "
+                                 "next recovery or `sandgate gc` removes what is left",
+                                 spec.sandbox_id)
             raise
         return self.target(spec.sandbox_id)
+
+    async def _undo_start(self, launching: asyncio.Future[None], sandbox_id: str) -> None:
+        # A cancelled await does not stop the launch thread: let it finish, or the
+        # launcher would join its cgroup after destroy emptied it and live on.
+        with contextlib.suppress(Exception):
+            await launching
+        await self.destroy(sandbox_id)
 
     def _claim_uid(self, sandbox_id: str) -> int:
         """Create the sandbox's directory and workspace owned by a free host uid.
@@ -431,15 +444,22 @@ class LocalBackend:
         await asyncio.to_thread(self._destroy, sandbox_id)
 
     def _destroy(self, sandbox_id: str) -> None:
+        launcher = self._procs.pop(sandbox_id, None)
+        if launcher is not None:
+            # First, so nothing joins the cgroups after kill_all read them: a
+            # launcher that has not joined yet would start the sandbox outside
+            # every list kill_all reads. Once it is bwrap, it joined them all
+            # before exec, so its children are in them and kill_all finds them.
+            launcher.kill()
+            launcher.wait(timeout=5)
         self._cgroups.kill_all(sandbox_id)
-        for procs in (self._procs, self._slirps):
-            proc = procs.pop(sandbox_id, None)
-            if proc is not None:
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
+        slirp = self._slirps.pop(sandbox_id, None)
+        if slirp is not None:
+            try:
+                slirp.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                slirp.kill()
+                slirp.wait(timeout=5)
         self._cgroups.remove(sandbox_id)
         shutil.rmtree(self._sandbox_dir(sandbox_id), ignore_errors=True)
 

@@ -88,7 +88,11 @@ def _rmdir(path: Path) -> None:
             return False
         return True
 
-    _wait(gone, f"cgroup {path} to be removable")
+    try:
+        _wait(gone, f"cgroup {path} to be removable")
+    except BackendError as exc:
+        raise BackendError(f"{exc}; threads still in it: "
+                           f"{_read_pids(path / 'tasks') or 'none listed'}") from None
 
 
 class CgroupV1:
@@ -152,14 +156,19 @@ class CgroupV1:
             return
         # Freeze first so nothing forks between reading the list and killing it.
         self.freeze(name)
-        for pid in _read_pids(self._dir("freezer", name) / "cgroup.procs"):
+        for pid in self._members(name):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         self.thaw(name)
-        _wait(lambda: not _read_pids(self._dir("freezer", name) / "cgroup.procs")
-              and not self.pids(name), f"processes of sandbox {name} to exit")
+        _wait(lambda: not self._members(name), f"processes of sandbox {name} to exit")
+
+    def _members(self, name: str) -> set[int]:
+        # Every controller's list: the launcher joins them one at a time, so a
+        # process caught half-way is in some of them only.
+        return {pid for controller in self.CONTROLLERS
+                for pid in _read_pids(self._dir(controller, name) / "cgroup.procs")}
 
     def remove(self, name: str) -> None:
         for controller in self.CONTROLLERS:

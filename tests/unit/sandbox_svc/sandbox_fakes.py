@@ -51,6 +51,8 @@ class FakeBackend:
         self.starts = 0
         self.refused_templates: set[str] = set()
         self.closed = False
+        self.cleanup_fails = False
+        """A start that ends early raises BackendError from its clean-up instead."""
 
     async def start(self, spec: StartSpec) -> str:
         self.starts += 1
@@ -63,7 +65,9 @@ class FakeBackend:
             if self.fail_starts:
                 self.fail_starts -= 1
                 raise BackendError(f"sandbox {spec.sandbox_id} failed to start (on purpose)")
-        except BaseException:
+        except BaseException as exc:
+            if self.cleanup_fails:
+                raise BackendError(f"cleaning up {spec.sandbox_id} failed (on purpose)") from exc
             self.sandboxes.pop(spec.sandbox_id, None)  # a failed start leaves nothing
             raise
         return f"fake://{spec.sandbox_id}"

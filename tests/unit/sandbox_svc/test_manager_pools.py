@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import anyio
 import pytest
-from sandbox_fakes import FakeBackend, ManagerFactory, wait_for_pool
+from sandbox_fakes import FakeBackend, ManagerFactory, catalog, wait_for_pool
 
 from sandbox_svc.errors import SandboxLimitError
-from sandbox_svc.manager import SandboxManager
+from sandbox_svc.manager import Limits, SandboxManager
 from sandbox_svc.registry import SandboxStatus
 from sandbox_svc.registry_memory import MemoryRegistry
 
@@ -71,3 +74,17 @@ async def test_a_full_backend_answers_a_limit_error_and_keeps_nothing(
         await manager.acquire("acme", "u", "s1", "base")
     assert len(await registry.all()) == 1
     assert all(r.status is SandboxStatus.READY for r in await registry.all())
+
+
+async def test_stop_ends_a_pool_refill_whose_clean_up_fails() -> None:
+    """A refill cancelled mid-start whose clean-up raises must not swallow the stop."""
+    backend = FakeBackend(start_delay_s=30)
+    backend.cleanup_fails = True
+    manager = SandboxManager(catalog(1), MemoryRegistry(), backend,
+                             Limits(max_sandboxes=4, reap_interval_s=3600))
+    await manager.start()
+    with anyio.fail_after(5):
+        while backend.starts == 0:
+            await anyio.sleep(0.01)
+        await manager.stop(delete_all=False)
+    assert [t for t in asyncio.all_tasks() if t.get_name() == "sandgate-pool"] == []
