@@ -19,9 +19,11 @@ down, browser closed. Start-up is on the sandbox's cold path: the heavy imports
 (grpc) happen after the arguments are checked, jupyter_client only on the first
 cell, and Playwright only on the first browser call, unless ``--browser-warm``
 starts the browser before the daemon serves (pooled browser sandboxes then
-have it up before an agent's first call). ``--kernel-warm`` starts the kernel
-in the background once the daemon serves: a pooled sandbox's first cell then
-runs on a kernel that is up, and the cold start does not wait for it.
+have it up before an agent's first call). ``--kernel-warm`` likewise starts
+the kernel before the daemon serves (bounded; past the bound it serves and the
+kernel keeps starting): a pooled sandbox is ready only once its first cell can
+run at once, and its kernel's start-up never competes with a claimed sandbox's
+first calls. The control plane asks for it only for pooled sandboxes.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ _EXIT_USAGE = 2
 _STOP_GRACE_S = 5.0
 _BROWSER_WARM_WAIT_S = 10.0
 """--browser-warm delays serving by at most this: the control plane waits 20 s for it."""
+_KERNEL_WARM_WAIT_S = 10.0
+"""--kernel-warm delays serving by at most this (the same budget as the browser's)."""
 
 logger = logging.getLogger("sandboxd")
 
@@ -87,7 +91,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--kernel-warm",
         action="store_true",
-        help="start the Python kernel in the background once serving, not on the first cell",
+        help="start the Python kernel before serving, not on the first cell",
     )
     parser.add_argument(
         "--browser-executable",
@@ -148,6 +152,8 @@ async def _serve(args: argparse.Namespace, token: str) -> int:
     browser = BrowserSession(
         BrowserSettings(executable=args.browser_executable), Workspace(args.workspace)
     )
+    warming = (asyncio.create_task(_warm_kernel(kernel), name="sandboxd-kernel-warm")
+               if args.kernel_warm else None)
     if args.browser_warm:
         try:
             async with asyncio.timeout(_BROWSER_WARM_WAIT_S):
@@ -155,6 +161,12 @@ async def _serve(args: argparse.Namespace, token: str) -> int:
         except (BrowserUnavailableError, TimeoutError) as exc:  # serve; the first call retries
             reason = str(exc) or f"it took over {_BROWSER_WARM_WAIT_S:g} s"
             logger.warning("browser not started before serving: %s", reason)
+    if warming is not None:
+        try:
+            await asyncio.wait_for(asyncio.shield(warming), _KERNEL_WARM_WAIT_S)
+        except TimeoutError:  # serve; the kernel keeps starting and the first cell waits
+            logger.warning("kernel not up after %g s; serving while it starts",
+                           _KERNEL_WARM_WAIT_S)
     try:
         server = await build_server(
             workspace=args.workspace,
@@ -167,13 +179,15 @@ async def _serve(args: argparse.Namespace, token: str) -> int:
         )
     except ListenError as exc:
         print(f"sandboxd: {exc}", file=sys.stderr)
+        if warming is not None:
+            await _cancel(warming)
+        await kernel.shutdown()
         await browser.shutdown()
         return 1
     # Run after the server has stopped, in reverse order: the kernel, then the browser.
     server.close_with(browser.shutdown)
     server.close_with(kernel.shutdown)
-    if args.kernel_warm:
-        warming = asyncio.create_task(_warm_kernel(kernel), name="sandboxd-kernel-warm")
+    if warming is not None:
         server.close_with(partial(_cancel, warming))  # runs first: a start in flight stops
     gc.freeze()  # start-up objects live forever: keep them out of future collections
     gc.enable()
