@@ -1,8 +1,10 @@
 """framework="agentscope" with the real agentscope 1.0.21, in a venv of its own.
 
 agentscope 1.x needs ``mcp<2`` and ``openai<3``, so it cannot share our venv:
-the fixture builds ``.cache/agentscope-venv`` once (agentscope plus the
-``agent`` extra's requirements, without mcp 2) and reuses it while the
+the fixture builds a venv once (agentscope plus the ``agent`` extra's
+requirements, without mcp 2) in the user's cache directory
+(``$XDG_CACHE_HOME/sandgate``, else ``~/.cache/sandgate``), named by a hash of
+the requirements, so every checkout on the machine reuses it while the
 requirements stay the same; the agent service runs there from this checkout
 (``PYTHONPATH``), and this test talks to it over HTTP.
 """
@@ -10,6 +12,7 @@ requirements stay the same; the agent service runs there from this checkout
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import os
 import re
@@ -27,7 +30,7 @@ from sandbox_svc.server import RunningService
 from tests.integration.agent_svc.conftest import read_events
 
 ROOT = Path(__file__).resolve().parents[3]
-VENV = ROOT / ".cache" / "agentscope-venv"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sandgate"
 AGENTSCOPE = ["agentscope==1.0.21", "mcp<2", "openai<3", "greenlet"]
 _UNREACHABLE = re.compile(r"NewConnectionError|Failed to establish|Temporary failure in name "
                           r"resolution|Network is unreachable|ConnectionRefused|No matching "
@@ -44,14 +47,21 @@ def agentscope_python() -> Path:
     """The venv's python, built on first use (minutes) and reused after (instant)."""
     requirements = _requirements()
     stamp = hashlib.sha256("\n".join(requirements).encode()).hexdigest()
-    ready = VENV / ".sandgate-ready"
-    python = VENV / "bin" / "python"
+    venv = CACHE / f"agentscope-venv-{stamp[:12]}"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / f"{venv.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two runs at once: one builds, the other waits
+        return _build_once(venv, requirements, stamp)
+
+
+def _build_once(venv: Path, requirements: list[str], stamp: str) -> Path:
+    ready = venv / ".sandgate-ready"
+    python = venv / "bin" / "python"
     if ready.exists() and ready.read_text() == stamp and python.exists():
         return python
-    shutil.rmtree(VENV, ignore_errors=True)
-    VENV.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(venv, ignore_errors=True)
     base = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
-    subprocess.run([base, "-m", "venv", str(VENV)], check=True, timeout=300)
+    subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=300)
     install = subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
          *requirements], capture_output=True, text=True, timeout=1800)
