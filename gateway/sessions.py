@@ -109,6 +109,18 @@ class SandboxHandle:
         self.last_used = now
         self.renewed_at = now
         self.in_flight = 0
+        self.retired = False
+        """Dropped or released: no new call gets it; its channel closes after the last."""
+
+    async def retire(self) -> None:
+        """Take no new calls; close the channel once no call is in flight on it.
+
+        Closing a grpc.aio channel cancels its calls: a call still running on a lost
+        sandbox would end in CancelledError, with no status to report to its caller.
+        """
+        self.retired = True
+        if not self.in_flight:
+            await self.channel.close()
 
     def metadata(self) -> list[tuple[str, str]]:
         """Per-call metadata: the sandbox token and the current trace context."""
@@ -174,6 +186,8 @@ class SessionBinder:
         finally:
             handle.in_flight -= 1
             handle.last_used = self._clock()
+            if handle.retired and not handle.in_flight:
+                await handle.channel.close()
 
     @contextlib.asynccontextmanager
     async def _guard(self, slot: _Slot) -> AsyncIterator[None]:
@@ -239,7 +253,7 @@ class SessionBinder:
                 del self._bound[slot]
                 self._replaced.add(slot)
                 self._update_gauge()
-            await handle.channel.close()
+            await handle.retire()
             try:
                 await self._control.delete(handle.key, handle.sandbox_id)
             except grpc.aio.AioRpcError as exc:
@@ -251,7 +265,7 @@ class SessionBinder:
         await self.templates()  # the control plane's tenancy decides how keys are sent
         for slot in [s for s in self._bound if s[0] == key and (not template or s[1] == template)]:
             handle = self._bound.pop(slot)
-            await handle.channel.close()
+            await handle.retire()
         self._replaced = {s for s in self._replaced
                           if not (s[0] == key and (not template or s[1] == template))}
         self._update_gauge()

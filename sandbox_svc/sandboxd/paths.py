@@ -14,6 +14,7 @@ worker thread, not from the event loop.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from .errors import InvalidInputError, PathOutsideWorkspaceError
@@ -24,6 +25,31 @@ WORKSPACE_ALIAS = "/workspace"
 """How the workspace is spelled inside the sandbox."""
 
 _MAX_PATH_CHARS = 4096
+
+
+def _realpath(candidate: str, path: str) -> str:
+    """``os.path.realpath``, refusing a path that runs into a symlink loop.
+
+    After a loop, realpath returns the rest of the path unresolved and then drops
+    ``..`` lexically: ``loop/../out/x`` came back as ``<workspace>/out/x`` even when
+    ``out`` is a symlink that leads elsewhere. A resolved path holds no symlink; one
+    that still does ran into a loop.
+
+    Raises:
+        InvalidInputError: the path runs into a symlink loop.
+    """
+    real = os.path.realpath(candidate)
+    probe = "/"
+    for name in real.split("/"):
+        probe = os.path.join(probe, name)
+        try:
+            if stat.S_ISLNK(os.lstat(probe).st_mode):
+                raise InvalidInputError(
+                    f"path {path!r} runs into a symlink loop at {name!r}; give a path whose "
+                    "symlinks lead somewhere")
+        except (FileNotFoundError, NotADirectoryError):
+            break  # the rest does not exist yet: nothing there to follow
+    return real
 
 
 class Workspace:
@@ -57,10 +83,10 @@ class Workspace:
         if not follow_final:
             parent, name = os.path.split(candidate)
             if name not in ("", ".", ".."):
-                real_parent = os.path.realpath(parent)
+                real_parent = _realpath(parent, path)
                 if self._contains(real_parent):
                     return Path(real_parent, name)
-        real = os.path.realpath(candidate)
+        real = _realpath(candidate, path)
         if not self._contains(real):
             raise PathOutsideWorkspaceError(path)
         return Path(real)

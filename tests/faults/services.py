@@ -8,6 +8,7 @@ start it again on the same port and state dir.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import socket
@@ -24,12 +25,19 @@ __all__ = ["ROOT", "ServiceProcess", "free_port", "service_env"]
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 60.0
+_PR_SET_PDEATHSIG = 1
 STOP_TIMEOUT_S = 60.0
 
 # Keys the services read besides SANDGATE_*: AgentScope-compatible aliases.
 _SEED_KEYS = frozenset({"HOST", "PORT", "POOL_SIZE", "DEFAULT_SANDBOX_TYPE", "BEARER_TOKEN",
                         "DEFAULT_MOUNT_DIR", "AUTO_CLEANUP", "CONTAINER_DEPLOYMENT",
                         "CONTAINER_PREFIX_KEY", "REDIS_ENABLED", "K8S_NAMESPACE"})
+
+
+def _stop_with_parent() -> None:
+    """In the child: SIGTERM when the test process dies (a watchdog exit, say), so a
+    service never outlives its test; SIGTERM is the graceful stop that deletes sandboxes."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -90,7 +98,8 @@ class ServiceProcess:
             log.flush()
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "sandgate.cli.main", self.command], cwd=ROOT,
-                env=self._env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                env=self._env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                preexec_fn=_stop_with_parent)
 
     async def _wait_ready(self) -> None:
         try:

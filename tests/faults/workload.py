@@ -19,7 +19,7 @@ import enum
 import secrets
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,7 +161,7 @@ class Session:
         if call.sandbox and call.outcome is not Outcome.TOLD_LOST:
             self.sandbox = call.sandbox
 
-    def _excuse(self, lost: Any) -> None:
+    def _excuse(self, lost: Callable[[str], bool]) -> None:
         gone = [path for path, (_, sandbox) in self.acked.items() if lost(sandbox)]
         for path in gone:
             del self.acked[path]

@@ -32,10 +32,14 @@ WATCHDOG_LOG = Path(tempfile.gettempdir()) / "sandgate-gateway-tests-watchdog.lo
 
 
 @pytest.fixture(autouse=True)
-def watchdog() -> Iterator[None]:
-    """A test stuck for minutes ends the run (stacks in WATCHDOG_LOG) instead of hanging it."""
+def watchdog(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test stuck for minutes ends the run (stacks in WATCHDOG_LOG) instead of hanging it.
+
+    A test module may set its own ``WATCHDOG_S``.
+    """
+    seconds = getattr(request.module, "WATCHDOG_S", WATCHDOG_S)
     with WATCHDOG_LOG.open("a") as log:
-        faulthandler.dump_traceback_later(WATCHDOG_S, exit=True, file=log)
+        faulthandler.dump_traceback_later(seconds, exit=True, file=log)
         yield
         faulthandler.cancel_dump_traceback_later()
 

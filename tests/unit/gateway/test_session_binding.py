@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import anyio
+import grpc
 import pytest
 from gateway_fakes import NOWHERE, FakeControl
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.errors import MisconfigurationError, SessionKeyError
 from gateway.sessions import Lease, SessionBinder, SessionKey, check_session_id
@@ -155,4 +157,31 @@ async def test_a_call_while_a_lost_sandbox_is_being_deleted_gets_a_fresh_one() -
         control.deleting.set()
         assert await lost
         assert await following == ("sbx-2", True)
+    await binder.close()
+
+
+async def test_dropping_a_lost_sandbox_leaves_the_other_calls_on_it_to_fail_on_their_own(
+        ) -> None:
+    # Closing a grpc.aio channel cancels its calls: a call still in flight on the lost
+    # sandbox saw CancelledError (an HTTP 500 over MCP) instead of a status to report.
+    binder = SessionBinder(FakeControl(), idle_s=60)
+    async with binder.use(KEY, "filesystem") as sandbox:
+        stub = health_pb2_grpc.HealthStub(sandbox.channel)
+        in_flight = asyncio.ensure_future(stub.Check(
+            health_pb2.HealthCheckRequest(), timeout=1.0, wait_for_ready=True))
+        await asyncio.sleep(0.05)
+        async with binder.use(KEY, "filesystem") as same:  # another call of the session
+            assert await binder.check_lost(same)
+        with anyio.fail_after(5), pytest.raises(grpc.aio.AioRpcError) as failed:
+            await in_flight
+        assert failed.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    await binder.close()
+
+
+async def test_a_released_binding_closes_its_channel_once_its_last_call_ends() -> None:
+    binder = SessionBinder(FakeControl(), idle_s=60)
+    async with binder.use(KEY, "filesystem") as sandbox:
+        await binder.release(KEY)
+        assert sandbox.channel.get_state() != grpc.ChannelConnectivity.SHUTDOWN
+    assert sandbox.channel.get_state() == grpc.ChannelConnectivity.SHUTDOWN
     await binder.close()

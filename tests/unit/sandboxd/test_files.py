@@ -449,3 +449,14 @@ def test_glob_patterns_follow_shell_rules_with_globstar(
     pattern: str, path: str, matches: bool
 ) -> None:
     assert GlobMatcher(pattern).matches(path, path.rsplit("/", 1)[-1]) is matches
+
+
+async def test_a_move_through_a_symlink_loop_never_lands_outside(
+    files: WorkspaceFiles, root: Path
+) -> None:
+    (root / "loop").symlink_to("loop")
+    (root / "escape").symlink_to(root.parent / "outside")
+    (root / "f").write_text("mine")
+    with pytest.raises(InvalidInputError):
+        await files.move("f", "loop/../escape/f")
+    assert not (root.parent / "outside" / "f").exists() and (root / "f").exists()

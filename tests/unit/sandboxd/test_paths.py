@@ -104,3 +104,28 @@ def test_a_symlinked_workspace_root_is_resolved_to_its_real_directory(
 def test_a_path_with_a_nul_byte_is_rejected(ws: Workspace) -> None:
     with pytest.raises(InvalidInputError):
         ws.resolve("src/a\x00.py")
+
+
+@pytest.mark.parametrize(("path", "follow_final"), [
+    ("loop/../escape/secret", True), ("loop/../escape/secret", False),
+    ("loop/../escape/new/file", True), ("loop/../escape/new/file", False),
+    ("missing/../loop/../escape/secret", True), ("missing/../loop/../escape/secret", False),
+    ("loop/x/../../escape", True),  # without following, "escape" names the link itself
+])
+def test_a_symlink_loop_cannot_hide_a_symlink_that_leads_outside(
+    ws: Workspace, root: Path, path: str, follow_final: bool
+) -> None:
+    # os.path.realpath leaves the rest of a path unresolved after a loop and then drops
+    # the ".." lexically: "loop/../escape/secret" came back as "<ws>/escape/secret",
+    # which looks inside while the kernel follows "escape" out (found by fuzzing).
+    (root / "loop").symlink_to("loop")
+    (root / "escape").symlink_to(root.parent / "outside")
+    with pytest.raises(InvalidInputError):
+        ws.resolve(path, follow_final=follow_final)
+
+
+def test_a_path_through_a_symlink_loop_is_bad_input_naming_the_loop(ws: Workspace,
+                                                                     root: Path) -> None:
+    (root / "loop").symlink_to("loop")
+    with pytest.raises(InvalidInputError, match="symlink loop"):
+        ws.resolve("loop/x")
