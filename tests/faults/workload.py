@@ -92,6 +92,13 @@ class Call:
         return self.started_in if self.started_in == self.ended_in else None
 
 
+def _why(exc: BaseException) -> str:
+    """The innermost causes of a client failure (exception groups unwrapped), for reports."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_why(e) for e in exc.exceptions)
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
 def _text(result: types.CallToolResult) -> str:
     return "\n".join(b.text for b in result.content if isinstance(b, types.TextContent))
 
@@ -167,8 +174,8 @@ class Session:
             del self.acked[path]
         self.excused += len(gone)
 
-    def _failed(self, tool: str, outcome: Outcome, started: str) -> None:
-        self.calls.append(Call(self.name, tool, outcome, started, self.phases.current))
+    def _failed(self, tool: str, outcome: Outcome, started: str, why: str = "") -> None:
+        self.calls.append(Call(self.name, tool, outcome, started, self.phases.current, why))
 
     async def round(self) -> None:
         """Write, read back, run: one MCP client for the round (a new one after a failure)."""
@@ -195,7 +202,7 @@ class Session:
             if _timed_out(exc):
                 self._failed(tool, Outcome.TIMEOUT, started)
             else:  # the gateway went away: connection refused, reset, ...
-                self._failed(tool, Outcome.TRANSPORT, started)
+                self._failed(tool, Outcome.TRANSPORT, started, _why(exc))
                 await asyncio.sleep(0.2)  # do not spin while it is down
         finally:
             self.rounds = number
