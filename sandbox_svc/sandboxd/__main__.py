@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 
 from sandgate.service.logs import LOG_FORMAT_ENV, configure_logging
 
+from .venv import enter_venv
+
 __all__ = ["main"]
 
 TOKEN_ENV = "SANDGATE_SANDBOXD_TOKEN"
@@ -225,6 +227,7 @@ def _announce(path: Path, address: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    enter_venv()  # before anything of the venv is imported
     args = _parse(argv)
     problem = _listen_problem(args.listen)
     if problem is not None:
