@@ -159,9 +159,13 @@ def sandbox_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def sandboxd_command(*, browser_warm: bool = False, kernel_warm: bool = False) -> list[str]:
     """sandboxd inside the sandbox; browser templates start Chromium at once so a
     pooled sandbox's first browser call pays no launch, and ``kernel_warm``
-    templates start the Python kernel while the sandbox waits in the pool."""
+    templates start the Python kernel while the sandbox waits in the pool.
+
+    ``-S -P``: no ``site`` work and no ``/workspace`` on ``sys.path`` (see
+    sandbox_svc.sandboxd.venv); the commands and the kernel it starts run the
+    venv's Python as usual."""
     return [
-        f"{SANDBOX_VENV}/bin/python", "-m", "sandbox_svc.sandboxd",
+        f"{SANDBOX_VENV}/bin/python", "-S", "-P", "-m", "sandbox_svc.sandboxd",
         "--listen", f"unix:{SANDBOX_RUN_DIR}/sandboxd.sock",
         "--workspace", "/workspace",
         "--token-file", f"{SANDBOX_RUN_DIR}/token",

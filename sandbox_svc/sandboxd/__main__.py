@@ -16,9 +16,10 @@ The token comes from ``--token-file`` (read, then unlinked) or from
 the kernel never inherit it). Without a token the daemon refuses to start
 (exit 2). SIGTERM or SIGINT: health NOT_SERVING, graceful stop, kernel shut
 down, browser closed. Start-up is on the sandbox's cold path: the heavy imports
-(grpc) happen after the arguments are checked, jupyter_client only on the first
-cell, and Playwright only on the first browser call, unless ``--browser-warm``
-starts the browser before the daemon serves (pooled browser sandboxes then
+(grpc) happen after the arguments are checked; the workspace files, kernel and
+browser modules on their first call (see ``lazy.py``), jupyter_client only on
+the first cell, and Playwright only on the first browser call, unless
+``--browser-warm`` starts the browser before the daemon serves (pooled browser sandboxes then
 have it up before an agent's first call). ``--kernel-warm`` likewise starts
 the kernel before the daemon serves (bounded; past the bound it serves and the
 kernel keeps starting): a pooled sandbox is ready only once its first cell can
@@ -40,9 +41,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .browser import BrowserSession
     from .kernel import KernelSession
+    from .lazy import Lazy
+    from .limits import Limits
 
 from sandgate.service.logs import LOG_FORMAT_ENV, configure_logging
+
+from .venv import enter_venv
 
 __all__ = ["main"]
 
@@ -139,25 +145,22 @@ def _take_token(token_file: Path | None) -> str:
 async def _serve(args: argparse.Namespace, token: str) -> int:
     from sandgate.service.assembly import ListenError, serve_until_signal
 
-    from .browser import BrowserSession, BrowserSettings, BrowserUnavailableError
-    from .kernel import KernelSession
+    from .lazy import Lazy
     from .limits import Limits
-    from .paths import Workspace
     from .server import build_server
 
     limits = Limits()
-    kernel = KernelSession(
-        workspace=args.workspace, limits=limits, runtime_base=args.kernel_runtime_dir
-    )
-    browser = BrowserSession(
-        BrowserSettings(executable=args.browser_executable), Workspace(args.workspace)
-    )
-    warming = (asyncio.create_task(_warm_kernel(kernel), name="sandboxd-kernel-warm")
+    # Made on first use (their modules too), unless warmed below.
+    kernel = Lazy(partial(_make_kernel, args, limits))
+    browser = Lazy(partial(_make_browser, args))
+    warming = (asyncio.create_task(_warm_kernel(kernel.get()), name="sandboxd-kernel-warm")
                if args.kernel_warm else None)
     if args.browser_warm:
+        from .browser import BrowserUnavailableError
+
         try:
             async with asyncio.timeout(_BROWSER_WARM_WAIT_S):
-                await browser.start()
+                await browser.get().start()
         except (BrowserUnavailableError, TimeoutError) as exc:  # serve; the first call retries
             reason = str(exc) or f"it took over {_BROWSER_WARM_WAIT_S:g} s"
             logger.warning("browser not started before serving: %s", reason)
@@ -181,12 +184,12 @@ async def _serve(args: argparse.Namespace, token: str) -> int:
         print(f"sandboxd: {exc}", file=sys.stderr)
         if warming is not None:
             await _cancel(warming)
-        await kernel.shutdown()
-        await browser.shutdown()
+        await _shutdown(kernel)
+        await _shutdown(browser)
         return 1
     # Run after the server has stopped, in reverse order: the kernel, then the browser.
-    server.close_with(browser.shutdown)
-    server.close_with(kernel.shutdown)
+    server.close_with(partial(_shutdown, browser))
+    server.close_with(partial(_shutdown, kernel))
     if warming is not None:
         server.close_with(partial(_cancel, warming))  # runs first: a start in flight stops
     gc.freeze()  # start-up objects live forever: keep them out of future collections
@@ -199,6 +202,30 @@ async def _serve(args: argparse.Namespace, token: str) -> int:
     await serve_until_signal(partial(server.stop, _STOP_GRACE_S))
     logger.info("stopped")
     return 0
+
+
+def _make_kernel(args: argparse.Namespace, limits: Limits) -> KernelSession:
+    from .kernel import KernelSession
+
+    return KernelSession(
+        workspace=args.workspace, limits=limits, runtime_base=args.kernel_runtime_dir
+    )
+
+
+def _make_browser(args: argparse.Namespace) -> BrowserSession:
+    from .browser import BrowserSession, BrowserSettings
+    from .paths import Workspace
+
+    return BrowserSession(
+        BrowserSettings(executable=args.browser_executable), Workspace(args.workspace)
+    )
+
+
+async def _shutdown(session: Lazy[KernelSession] | Lazy[BrowserSession]) -> None:
+    """Shut the kernel or browser down if it was ever made."""
+    made = session.peek()
+    if made is not None:
+        await made.shutdown()
 
 
 async def _warm_kernel(kernel: KernelSession) -> None:
@@ -225,6 +252,7 @@ def _announce(path: Path, address: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    enter_venv()  # before anything of the venv is imported
     args = _parse(argv)
     problem = _listen_problem(args.listen)
     if problem is not None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
+from functools import cache
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -20,13 +22,7 @@ from sandgate.sandbox.v1 import runtime_service_pb2 as pb
 from sandgate.service.boundary import StatusTable
 from sandgate.service.keys import UnauthenticatedError
 
-from .browser import (
-    BrowserContent,
-    BrowserSession,
-    BrowserUnavailableError,
-    ImageContent,
-    parse_arguments,
-)
+from .browser.errors import BrowserUnavailableError
 from .errors import (
     InvalidInputError,
     KernelUnavailableError,
@@ -37,9 +33,13 @@ from .errors import (
     PathStateError,
 )
 from .exec import CommandRunner, CommandSpec, ExitEvent, StreamName
-from .fileinfo import FileInfo, FileKind
-from .files import TextEdit, WorkspaceFiles
-from .kernel import CellResult, CellStatus, CodeError, KernelSession, RichOutput, StreamText
+from .lazy import Lazy
+
+if TYPE_CHECKING:  # imported on first use: only Exec is on the path of a sandbox's first call
+    from .browser import BrowserContent, BrowserSession
+    from .fileinfo import FileInfo, FileKind
+    from .files import WorkspaceFiles
+    from .kernel import CellStatus, KernelSession
 
 __all__ = ["STATUS_CODES", "SandboxRuntimeServicer"]
 
@@ -57,39 +57,57 @@ STATUS_CODES: StatusTable = {
 """Domain error -> status of SandboxRuntime (each RPC's comment lists them)."""
 
 _STREAM = {StreamName.STDOUT: pb.OUTPUT_STREAM_STDOUT, StreamName.STDERR: pb.OUTPUT_STREAM_STDERR}
-_FILE_TYPE = {
-    FileKind.FILE: pb.FILE_TYPE_FILE,
-    FileKind.DIRECTORY: pb.FILE_TYPE_DIRECTORY,
-    FileKind.SYMLINK: pb.FILE_TYPE_SYMLINK,
-    FileKind.OTHER: pb.FILE_TYPE_OTHER,
-}
-_CELL_STATUS = {
-    CellStatus.OK: pb.CELL_STATUS_OK,
-    CellStatus.ERROR: pb.CELL_STATUS_ERROR,
-    CellStatus.TIMEOUT: pb.CELL_STATUS_TIMEOUT,
-    CellStatus.KERNEL_RESTARTED: pb.CELL_STATUS_KERNEL_RESTARTED,
-}
+
+
+@cache
+def _file_types() -> dict[FileKind, pb.FileType]:
+    from .fileinfo import FileKind
+
+    return {
+        FileKind.FILE: pb.FILE_TYPE_FILE,
+        FileKind.DIRECTORY: pb.FILE_TYPE_DIRECTORY,
+        FileKind.SYMLINK: pb.FILE_TYPE_SYMLINK,
+        FileKind.OTHER: pb.FILE_TYPE_OTHER,
+    }
+
+
+@cache
+def _cell_statuses() -> dict[CellStatus, pb.CellStatus]:
+    from .kernel import CellStatus
+
+    return {
+        CellStatus.OK: pb.CELL_STATUS_OK,
+        CellStatus.ERROR: pb.CELL_STATUS_ERROR,
+        CellStatus.TIMEOUT: pb.CELL_STATUS_TIMEOUT,
+        CellStatus.KERNEL_RESTARTED: pb.CELL_STATUS_KERNEL_RESTARTED,
+    }
 
 
 class SandboxRuntimeServicer:
     """``sandgate.sandbox.v1.SandboxRuntime`` over the domain objects.
 
     Registered with ``add_SandboxRuntimeServicer_to_server``; it implements
-    every RPC, so it does not inherit the generated UNIMPLEMENTED base.
+    every RPC, so it does not inherit the generated UNIMPLEMENTED base. The
+    files, the kernel and the browser are :class:`~.lazy.Lazy`: made (and their
+    modules imported) by the first call that needs them.
     """
 
     def __init__(
         self,
         *,
-        files: WorkspaceFiles,
+        files: Lazy[WorkspaceFiles],
         commands: CommandRunner,
-        kernel: KernelSession,
-        browser: BrowserSession | None = None,
+        kernel: Lazy[KernelSession],
+        browser: Lazy[BrowserSession] | None = None,
     ) -> None:
-        self._files = files
+        self._lazy_files = files
         self._commands = commands
-        self._kernel = kernel
-        self._browser = browser
+        self._lazy_kernel = kernel
+        self._lazy_browser = browser
+
+    @property
+    def _files(self) -> WorkspaceFiles:
+        return self._lazy_files.get()
 
     async def Exec(
         self, request: pb.ExecRequest, context: grpc.aio.ServicerContext
@@ -123,8 +141,10 @@ class SandboxRuntimeServicer:
     async def RunCode(
         self, request: pb.RunCodeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncGenerator[pb.RunCodeResponse, None]:
+        from .kernel import CellResult, CellStatus, CodeError, RichOutput, StreamText
+
         timeout = _seconds(request.timeout) if request.HasField("timeout") else None
-        cell = self._kernel.run(request.code, timeout_s=timeout)
+        cell = self._lazy_kernel.get().run(request.code, timeout_s=timeout)
         async with aclosing(cell) as events:
             async for event in events:
                 if isinstance(event, StreamText):
@@ -144,7 +164,7 @@ class SandboxRuntimeServicer:
                 elif isinstance(event, CellResult):
                     yield pb.RunCodeResponse(
                         result=pb.CellResult(
-                            status=_CELL_STATUS[event.status],
+                            status=_cell_statuses()[event.status],
                             execution_count=event.execution_count,
                             kernel_restarted=event.kernel_restarted,
                             duration=_duration(event.duration_s),
@@ -226,6 +246,8 @@ class SandboxRuntimeServicer:
     async def EditFile(
         self, request: pb.EditFileRequest, context: grpc.aio.ServicerContext
     ) -> pb.EditFileResponse:
+        from .files import TextEdit
+
         edits = [TextEdit(old_text=e.old_text, new_text=e.new_text) for e in request.edits]
         result = await self._files.edit(request.path, edits, dry_run=request.dry_run)
         return pb.EditFileResponse(diff=result.diff, info=_file_info(result.info))
@@ -248,9 +270,11 @@ class SandboxRuntimeServicer:
         request: pb.BrowserActionRequest,
         context: grpc.aio.ServicerContext,
     ) -> pb.BrowserActionResponse:
-        if self._browser is None:
+        from .browser import parse_arguments
+
+        if self._lazy_browser is None:
             raise BrowserUnavailableError("this sandbox has no browser")
-        result = await self._browser.call(
+        result = await self._lazy_browser.get().call(
             request.tool,
             parse_arguments(request.arguments_json),
             timeout_s=_seconds(request.timeout) if request.HasField("timeout") else None,
@@ -289,7 +313,7 @@ def _file_info(info: FileInfo) -> pb.FileInfo:
     return pb.FileInfo(
         path=info.path,
         name=info.name,
-        type=_FILE_TYPE[info.kind],
+        type=_file_types()[info.kind],
         size=info.size,
         mode=info.mode,
         modified_at=_timestamp(info.modified_at),
@@ -298,6 +322,8 @@ def _file_info(info: FileInfo) -> pb.FileInfo:
 
 
 def _browser_content(block: BrowserContent) -> pb.BrowserContent:
+    from .browser import ImageContent
+
     if isinstance(block, ImageContent):
         return pb.BrowserContent(image=pb.BrowserImage(data=block.data, mime_type=block.mime_type))
     return pb.BrowserContent(text=block.text)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import secrets
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, NoReturn, TypeAlias
@@ -173,6 +172,8 @@ class ErrorBoundary(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc i
                 context.set_trailing_metadata(tuple(trailers))
             await context.abort(code, str(exc))
         else:
+            import secrets  # only on this path: every sandboxd start-up would pay for it
+
             request_id = secrets.token_hex(4)
             logger.exception("%s: %s failed (request id %s)", self.server_name, method, request_id,
                              exc_info=exc)
