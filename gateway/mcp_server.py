@@ -21,6 +21,7 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import grpc
@@ -78,7 +79,7 @@ logger = logging.getLogger(__name__)
 SESSION_HEADER = "x-sandgate-session"
 USER_HEADER = "x-sandgate-user"
 LEGACY_SESSION_HEADER = "mcp-session-id"
-_PRINCIPAL = "sandgate_principal"
+_ADMITTED = "sandgate_admitted"
 _LABEL_META = "sandgate/label"
 SANDBOX_META = "sandgate/sandbox"
 """Result ``_meta`` key naming the sandbox a call ran in."""
@@ -153,21 +154,40 @@ class CallerResolver(Protocol):
     def caller(self, ctx: Context) -> Caller: ...
 
 
-class _HttpResolver:
-    """Reads what the HTTP front door stored in the request scope, and the headers."""
+@dataclass(frozen=True)
+class _Admitted:
+    """What the HTTP front door decided about a request, once: who calls, in which session.
 
-    def principal(self, ctx: Context) -> Principal:
+    It reaches the MCP handlers in the request's ASGI scope, the one channel that is
+    right for stateless requests and for legacy sessions alike (a legacy session's
+    handlers run in that session's task, not in the request's context).
+    """
+
+    principal: Principal
+    caller: Caller | SessionKeyError
+    """The caller, or why its session headers were refused (told per tool call)."""
+
+
+class _HttpResolver:
+    """Reads what the HTTP front door stored in the request scope."""
+
+    @staticmethod
+    def _admitted(ctx: Context) -> _Admitted:
         request: Request | None = ctx.request
-        principal = request.scope.get("state", {}).get(_PRINCIPAL) if request else None
-        if not isinstance(principal, Principal):
+        admitted = request.scope.get("state", {}).get(_ADMITTED) if request else None
+        if not isinstance(admitted, _Admitted):
             raise ProtocolError(grpc.StatusCode.INTERNAL,
                                 "request reached the MCP server unauthenticated")
-        return principal
+        return admitted
+
+    def principal(self, ctx: Context) -> Principal:
+        return self._admitted(ctx).principal
 
     def caller(self, ctx: Context) -> Caller:
-        principal = self.principal(ctx)
-        assert ctx.request is not None
-        return Caller(principal, session_for(principal, ctx.request.headers), "mcp-http")
+        caller = self._admitted(ctx).caller
+        if isinstance(caller, SessionKeyError):
+            raise caller
+        return caller
 
 
 def build_mcp_server(calls: ToolCalls, resolver: CallerResolver, *, version: str,
@@ -264,20 +284,24 @@ class McpHttpApp:
                               f"retry in {wait:.1f} s", {"Retry-After": str(seconds)}
                               )(scope, receive, send)
             return
-        scope.setdefault("state", {})[_PRINCIPAL] = principal
+        caller: Caller | SessionKeyError
+        try:
+            caller = Caller(principal, session_for(principal, headers), "mcp-http")
+        except SessionKeyError as exc:
+            caller = exc
         if method == "DELETE":
-            await self._delete(principal, headers, scope, receive, send)
+            await self._delete(caller, headers, scope, receive, send)
             return
+        scope.setdefault("state", {})[_ADMITTED] = _Admitted(principal, caller)
         await self.manager.handle_request(scope, receive, send)
 
-    async def _delete(self, principal: Principal, headers: Headers, scope: Scope,
+    async def _delete(self, caller: Caller | SessionKeyError, headers: Headers, scope: Scope,
                       receive: Receive, send: Send) -> None:
         """Release the session the request names; end a legacy MCP session too."""
-        try:
-            key = session_for(principal, headers)
-        except SessionKeyError as exc:
-            await _json_error(400, types.INVALID_REQUEST, str(exc))(scope, receive, send)
+        if isinstance(caller, SessionKeyError):
+            await _json_error(400, types.INVALID_REQUEST, str(caller))(scope, receive, send)
             return
+        key = caller.session
         legacy = headers.get(LEGACY_SESSION_HEADER)
         # A client closing its transport session keeps a sandbox it named itself.
         if not (legacy and headers.get(SESSION_HEADER) is not None):
@@ -286,6 +310,7 @@ class McpHttpApp:
                 logger.info("released %s for session %s/%s", ", ".join(released), key.tenant,
                             key.session_id)
         if legacy:
+            scope.setdefault("state", {})[_ADMITTED] = _Admitted(caller.principal, caller)
             await self.manager.handle_request(scope, receive, send)
         else:
             await Response(status_code=204)(scope, receive, send)

@@ -23,7 +23,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.errors import MisconfigurationError, SessionKeyError
-from gateway.telemetry import GatewayMetrics, trace_metadata
+from gateway.telemetry import GatewayMetrics, has_trace_context, trace_metadata
 from sandgate.sandbox.v1 import runtime_service_pb2_grpc as rpb_grpc
 
 __all__ = [
@@ -106,12 +106,20 @@ class SandboxHandle:
         self.channel = grpc.aio.insecure_channel(lease.target, options=_CHANNEL_OPTIONS)
         self.stub = rpb_grpc.SandboxRuntimeStub(self.channel)
         self._auth = ("authorization", f"Bearer {lease.token}")
+        self._plain: tuple[tuple[str, str], ...] = (self._auth,)
         self.last_used = now
         self.renewed_at = now
         self.in_flight = 0
 
-    def metadata(self) -> list[tuple[str, str]]:
-        """Per-call metadata: the sandbox token and the current trace context."""
+    def metadata(self) -> Sequence[tuple[str, str]]:
+        """Per-call metadata: the sandbox token and the current trace context.
+
+        Built once per binding; a call only builds its own when there is a trace
+        context to carry (propagate.inject costs more than the rest of the call's
+        bookkeeping, and most calls have none).
+        """
+        if not has_trace_context():
+            return self._plain
         pairs = trace_metadata()
         pairs.append(self._auth)
         return pairs
