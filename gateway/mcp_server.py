@@ -245,7 +245,7 @@ class McpHttpApp:
 
     def __init__(self, calls: ToolCalls, auth: Authenticator, limiter: RateLimiter,
                  binder: SessionBinder, metrics: GatewayMetrics, *, version: str, host: str,
-                 max_request_bytes: int, session_idle_s: float,
+                 max_request_bytes: int, session_idle_s: float, legacy_sessions: bool = True,
                  health: Callable[[], Mapping[str, Any]] | None = None) -> None:
         self.server = build_mcp_server(calls, _HttpResolver(), version=version,
                                        instructions=_INSTRUCTIONS)
@@ -257,7 +257,9 @@ class McpHttpApp:
                 allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
                 allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"])
         self.manager = StreamableHTTPSessionManager(
-            app=self.server, json_response=False, stateless=False, security_settings=security,
+            # Stateless, a legacy client gets no Mcp-Session-Id: any worker can serve it.
+            app=self.server, json_response=False, stateless=not legacy_sessions,
+            security_settings=security,
             max_request_body_size=max_request_bytes,
             session_idle_timeout=session_idle_s or None)
         self._auth = auth

@@ -142,8 +142,16 @@ class SessionBinder:
 
     def __init__(self, control: SandboxControl, *, idle_s: float, renew_s: float = 60.0,
                  probe_after_s: float = 30.0, metrics: GatewayMetrics | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, release_idle: bool = True
+                 ) -> None:
+        """
+        Args:
+            release_idle: release a binding idle for ``idle_s`` on sandbox_svc; False
+                only forgets it here, for gateway workers that share sessions (another
+                worker may be using the sandbox: sandbox_svc's own idle timeout reaps it).
+        """
         self._control = control
+        self._release_idle = release_idle
         self._idle_s = idle_s
         self._renew_s = renew_s
         self._probe_after_s = probe_after_s
@@ -270,6 +278,11 @@ class SessionBinder:
         now = self._clock()
         for slot, handle in list(self._bound.items()):
             if handle.in_flight == 0 and now - handle.last_used >= self._idle_s:
+                if not self._release_idle:
+                    del self._bound[slot]
+                    self._update_gauge()
+                    await handle.channel.close()
+                    continue
                 logger.info("releasing idle sandbox %s of session %s/%s", handle.sandbox_id,
                             slot[0].tenant, slot[0].session_id)
                 await self._quietly(self.release(slot[0], slot[1]))
