@@ -10,7 +10,10 @@ A call's sandbox session comes, in order, from the ``X-Sandgate-Session``
 header, the legacy ``Mcp-Session-Id`` (digested: it is a credential), or the
 caller's principal (one session per API key, or ``local`` without keys).
 ``DELETE /mcp`` releases the session it names; a legacy client closing its MCP
-session releases the sandbox bound to that session id.
+session releases the sandbox bound to that session id. Without legacy sessions
+(``SANDGATE_GATEWAY_LEGACY_SESSIONS=false``, needed by several workers: a legacy
+session lives in one process's memory) older clients are served statelessly and
+get no ``Mcp-Session-Id``.
 """
 
 from __future__ import annotations

@@ -4,13 +4,21 @@ The first process (worker 0) checks that the port is free, then binds one
 ``SO_REUSEPORT`` socket per worker on it, so the kernel spreads connections
 evenly over the workers; it keeps its own socket and hands each other worker
 (``python -m gateway --worker``) its socket and the settings. Worker 0 alone
-serves the gRPC face (ToolGateway): gRPC clients keep one long-lived
-connection, which one process serves as well as several.
+serves the gRPC face (ToolGateway): a gRPC client (agent_svc) holds one
+long-lived HTTP/2 connection, which the kernel would pin to one worker anyway.
 
 Stateless MCP and the idempotent AcquireSandbox let any worker serve any
 session: each worker binds a session's sandbox on its first call there, and
 gets the same one. Legacy ``Mcp-Session-Id`` sessions would live in one worker's
 memory, so settings refuse several workers unless they are off.
+
+Each worker keeps its own bindings, so what one worker does to a session the
+others learn at their next call for it: after ``sandbox_release`` (or a lost
+sandbox) elsewhere, a worker's next call for that session reports the sandbox
+gone and the one after binds the fresh one. A worker forgets an idle binding
+without releasing it (another may be using the sandbox); sandbox_svc's idle
+timeout reaps it. ``/metrics`` and ``/healthz`` (with ``worker_pid``) describe
+the worker that answers.
 
 Workers start in a session of their own (a terminal's Ctrl-C reaches worker 0
 only, which stops them) and die with worker 0 (``PR_SET_PDEATHSIG``). A worker
@@ -174,6 +182,8 @@ class Workers:
                                     f"{code} while starting; see the log above")
 
     async def _watch(self, index: int, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        await proc.stdout.read()  # drained, so a stray print can never block the worker
         code = await proc.wait()
         if self._stopping:
             return
