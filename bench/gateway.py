@@ -15,7 +15,7 @@ the same official MCP client (streamable HTTP, 2026-07-28 protocol):
   their kernels up), beside ``first_cell_floor_ms_p50``: a cell on a warm kernel,
   the same session's next one, and their ratio ``first_cell_over_floor``.
 
-``python -m bench.gateway [--quick]`` prints the numbers as JSON.
+``python -m bench.gateway [--quick] [--workers N]`` prints the numbers as JSON.
 """
 
 from __future__ import annotations
@@ -223,8 +223,9 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
             await proc.wait()
 
 
-async def run_gateway_bench(quick: bool) -> dict[str, float]:
-    """Measure the gateway against the bare-MCP floor; see the module docstring."""
+async def run_gateway_bench(quick: bool, workers: int = 1) -> dict[str, float]:
+    """Measure the gateway (``workers`` processes) against the bare-MCP floor; see the
+    module docstring."""
     n = 100 if quick else 300
     seconds = 3.0 if quick else 8.0
     state = Path(tempfile.mkdtemp(prefix="sg-bgw-", dir="/tmp"))
@@ -242,7 +243,8 @@ async def run_gateway_bench(quick: bool) -> dict[str, float]:
            "SANDGATE_GATEWAY_PORT": "0", "SANDGATE_GATEWAY_GRPC_PORT": "0",
            "SANDGATE_TEMPLATES_FILE": str(templates), "SANDGATE_MAX_SANDBOXES": "96",
            "SANDGATE_API_KEYS": "", "BEARER_TOKEN": "", "SANDGATE_BEARER_TOKEN": "",
-           "SANDGATE_RATE_LIMIT": "0"}
+           "SANDGATE_RATE_LIMIT": "0", "SANDGATE_GATEWAY_WORKERS": str(workers),
+           "SANDGATE_GATEWAY_LEGACY_SESSIONS": "true" if workers == 1 else "false"}
     gateway, url, banner = await _start([sys.executable, "-m", "sandgate.cli.main", "up"], env,
                                         _URL, state / "gateway.log")
     control = _CONTROL.search(banner)
@@ -274,6 +276,7 @@ async def run_gateway_bench(quick: bool) -> dict[str, float]:
         await _stop(floor)
         await _stop(gateway)
         shutil.rmtree(state, ignore_errors=True)
+    results["gateway_workers"] = workers
     results["mcp_call_over_floor"] = round(results["mcp_call_ms_p50"]
                                            / results["mcp_floor_ms_p50"], 2)
     results["first_cell_over_floor"] = round(results["first_cell_ms_p50"]
@@ -303,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gateway",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="gateway worker processes (SANDGATE_GATEWAY_WORKERS)")
     parser.add_argument("--floor-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--drive", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--tool", default="run_shell_command", help=argparse.SUPPRESS)
@@ -314,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.drive:
         print(asyncio.run(_drive(args.drive, args.tool, args.sessions, args.seconds)))
     else:
-        print(json.dumps(asyncio.run(run_gateway_bench(args.quick)), indent=2))
+        print(json.dumps(asyncio.run(run_gateway_bench(args.quick, args.workers)), indent=2))
     return 0
 
 

@@ -1,10 +1,11 @@
 """The audit log: one JSON line per tool call.
 
-A line holds when, who (tenant, user, session), what (tool, sandbox), how long
-and how it ended. Arguments appear only as a digest of at most the first
-``_DIGEST_CAP`` bytes of their canonical JSON, with their size, so the log
-never holds file contents, commands or secrets. Session ids that stand for a
-credential (an API key, an MCP session id) are already digests upstream.
+A line holds when, who (tenant, user, session), what (tool, sandbox), how long,
+how it ended, and which gateway process (``pid``: workers share one log) served
+it. Arguments appear only as a digest of at most the first ``_DIGEST_CAP`` bytes
+of their canonical JSON, with their size, so the log never holds file contents,
+commands or secrets. Session ids that stand for a credential (an API key, an MCP
+session id) are already digests upstream.
 
 Lines go to the ``sandgate.audit`` logger, or (``AuditLog.to_file``) to a file
 through a queue, so writing never blocks a request.
@@ -16,6 +17,7 @@ import hashlib
 import json
 import logging
 import logging.handlers
+import os
 import queue
 import time
 from collections.abc import Mapping
@@ -82,7 +84,7 @@ class AuditLog:
                 "tenant": event.tenant, "user": event.user, "session": event.session,
                 "tool": event.tool, "transport": event.transport, "outcome": event.outcome,
                 "duration_ms": round(event.duration_ms, 2), "sandbox": event.sandbox,
-                "args": dict(event.args or {}), "trace_id": event.trace_id}
+                "args": dict(event.args or {}), "trace_id": event.trace_id, "pid": os.getpid()}
         self._logger.info(json.dumps(line, separators=(",", ":"), default=str))
 
     def close(self) -> None:

@@ -28,7 +28,7 @@ from gateway.federation import Federation
 from gateway.results import ToolResult, text_result
 from gateway.sessions import SessionBinder, SessionKey
 from gateway.telemetry import GatewayMetrics
-from gateway.tools import SandboxToolGroup
+from gateway.tools import SandboxToolGroup, ToolHandler
 from sandgate.service.keys import Principal
 
 __all__ = ["Caller", "ProgressSink", "ToolCalls", "release_tool_spec"]
@@ -80,7 +80,11 @@ class ToolCalls:
                  metrics: GatewayMetrics, tracer: trace.Tracer, *,
                  progress_interval_s: float = 2.0) -> None:
         self.catalog = catalog
-        self._groups = dict(groups)
+        # Each built-in tool's handler, looked up once: a call dispatches on its name only
+        # when the catalog resolves it.
+        self._handlers: dict[str, ToolHandler] = {
+            spec.name: group.handler(spec.name) for group in groups.values()
+            for spec in group.specs}
         self.binder = binder
         self._federation = federation
         self._audit = audit
@@ -140,22 +144,22 @@ class ToolCalls:
                     return failure_result(Hop.UPSTREAM, exc.code, str(exc))
             if spec.source is ToolSource.GATEWAY:
                 return await self._release(caller, arguments)
-            group = self._groups[spec.group]
+            handler = self._handlers[spec.name]
             if not spec.needs_sandbox:
-                return await group.call(spec.name, arguments, None)
-            return await self._in_sandbox(caller, spec, group, arguments)
+                return await handler(arguments, None)
+            return await self._in_sandbox(caller, spec, handler, arguments)
         except GatewayError as exc:
             return failure_result(Hop.GATEWAY, exc.code, str(exc))
         except grpc.aio.AioRpcError as exc:
             # Only the control plane is left: sandbox failures are handled below.
             return failure_result(Hop.CONTROL_PLANE, exc.code(), exc.details() or "")
 
-    async def _in_sandbox(self, caller: Caller, spec: ToolSpec, group: SandboxToolGroup,
+    async def _in_sandbox(self, caller: Caller, spec: ToolSpec, handler: ToolHandler,
                           arguments: Mapping[str, Any]) -> ToolResult:
         template = self.catalog.template_for(spec)
         async with self.binder.use(caller.session, template) as sandbox:
             try:
-                result = await group.call(spec.name, arguments, sandbox)
+                result = await handler(arguments, sandbox)
             except grpc.aio.AioRpcError as exc:
                 code, detail = exc.code(), exc.details() or exc.code().name
                 if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED,
@@ -215,4 +219,4 @@ class ToolCalls:
 
     def _known(self, tool: str) -> bool:
         # Unknown names stay out of metric labels, so callers cannot blow up cardinality.
-        return self.catalog.input_schema(tool) is not None
+        return self.catalog.knows(tool)

@@ -128,11 +128,18 @@ class Catalog:
             raise ToolNotFoundError(name)
         return spec
 
-    def input_schema(self, name: str) -> dict[str, Any] | None:
-        """A tool's input schema by name, for any tenant (MCP header validation)."""
-        spec = self._builtin.get(name) or next(
+    def _any_tenant(self, name: str) -> ToolSpec | None:
+        return self._builtin.get(name) or next(
             (s for s in self._upstream_tools() if s.name == name), None)
-        return dict(spec.input_schema) if spec is not None else None
+
+    def input_schema(self, name: str) -> Mapping[str, Any] | None:
+        """A tool's input schema by name, for any tenant (MCP header validation); read-only."""
+        spec = self._any_tenant(name)
+        return spec.input_schema if spec is not None else None
+
+    def knows(self, name: str) -> bool:
+        """Whether any tenant has a tool of this name."""
+        return self._any_tenant(name) is not None
 
     def template_for(self, spec: ToolSpec) -> str:
         return self._routes[spec.group]

@@ -10,7 +10,10 @@ A call's sandbox session comes, in order, from the ``X-Sandgate-Session``
 header, the legacy ``Mcp-Session-Id`` (digested: it is a credential), or the
 caller's principal (one session per API key, or ``local`` without keys).
 ``DELETE /mcp`` releases the session it names; a legacy client closing its MCP
-session releases the sandbox bound to that session id.
+session releases the sandbox bound to that session id. Without legacy sessions
+(``SANDGATE_GATEWAY_LEGACY_SESSIONS=false``, needed by several workers: a legacy
+session lives in one process's memory) older clients are served statelessly and
+get no ``Mcp-Session-Id``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import grpc
@@ -78,7 +82,7 @@ logger = logging.getLogger(__name__)
 SESSION_HEADER = "x-sandgate-session"
 USER_HEADER = "x-sandgate-user"
 LEGACY_SESSION_HEADER = "mcp-session-id"
-_PRINCIPAL = "sandgate_principal"
+_ADMITTED = "sandgate_admitted"
 _LABEL_META = "sandgate/label"
 SANDBOX_META = "sandgate/sandbox"
 """Result ``_meta`` key naming the sandbox a call ran in."""
@@ -153,21 +157,40 @@ class CallerResolver(Protocol):
     def caller(self, ctx: Context) -> Caller: ...
 
 
-class _HttpResolver:
-    """Reads what the HTTP front door stored in the request scope, and the headers."""
+@dataclass(frozen=True)
+class _Admitted:
+    """What the HTTP front door decided about a request, once: who calls, in which session.
 
-    def principal(self, ctx: Context) -> Principal:
+    It reaches the MCP handlers in the request's ASGI scope, the one channel that is
+    right for stateless requests and for legacy sessions alike (a legacy session's
+    handlers run in that session's task, not in the request's context).
+    """
+
+    principal: Principal
+    caller: Caller | SessionKeyError
+    """The caller, or why its session headers were refused (told per tool call)."""
+
+
+class _HttpResolver:
+    """Reads what the HTTP front door stored in the request scope."""
+
+    @staticmethod
+    def _admitted(ctx: Context) -> _Admitted:
         request: Request | None = ctx.request
-        principal = request.scope.get("state", {}).get(_PRINCIPAL) if request else None
-        if not isinstance(principal, Principal):
+        admitted = request.scope.get("state", {}).get(_ADMITTED) if request else None
+        if not isinstance(admitted, _Admitted):
             raise ProtocolError(grpc.StatusCode.INTERNAL,
                                 "request reached the MCP server unauthenticated")
-        return principal
+        return admitted
+
+    def principal(self, ctx: Context) -> Principal:
+        return self._admitted(ctx).principal
 
     def caller(self, ctx: Context) -> Caller:
-        principal = self.principal(ctx)
-        assert ctx.request is not None
-        return Caller(principal, session_for(principal, ctx.request.headers), "mcp-http")
+        caller = self._admitted(ctx).caller
+        if isinstance(caller, SessionKeyError):
+            raise caller
+        return caller
 
 
 def build_mcp_server(calls: ToolCalls, resolver: CallerResolver, *, version: str,
@@ -225,7 +248,7 @@ class McpHttpApp:
 
     def __init__(self, calls: ToolCalls, auth: Authenticator, limiter: RateLimiter,
                  binder: SessionBinder, metrics: GatewayMetrics, *, version: str, host: str,
-                 max_request_bytes: int, session_idle_s: float,
+                 max_request_bytes: int, session_idle_s: float, legacy_sessions: bool = True,
                  health: Callable[[], Mapping[str, Any]] | None = None) -> None:
         self.server = build_mcp_server(calls, _HttpResolver(), version=version,
                                        instructions=_INSTRUCTIONS)
@@ -237,7 +260,9 @@ class McpHttpApp:
                 allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
                 allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"])
         self.manager = StreamableHTTPSessionManager(
-            app=self.server, json_response=False, stateless=False, security_settings=security,
+            # Stateless, a legacy client gets no Mcp-Session-Id: any worker can serve it.
+            app=self.server, json_response=False, stateless=not legacy_sessions,
+            security_settings=security,
             max_request_body_size=max_request_bytes,
             session_idle_timeout=session_idle_s or None)
         self._auth = auth
@@ -264,20 +289,24 @@ class McpHttpApp:
                               f"retry in {wait:.1f} s", {"Retry-After": str(seconds)}
                               )(scope, receive, send)
             return
-        scope.setdefault("state", {})[_PRINCIPAL] = principal
+        caller: Caller | SessionKeyError
+        try:
+            caller = Caller(principal, session_for(principal, headers), "mcp-http")
+        except SessionKeyError as exc:
+            caller = exc
         if method == "DELETE":
-            await self._delete(principal, headers, scope, receive, send)
+            await self._delete(caller, headers, scope, receive, send)
             return
+        scope.setdefault("state", {})[_ADMITTED] = _Admitted(principal, caller)
         await self.manager.handle_request(scope, receive, send)
 
-    async def _delete(self, principal: Principal, headers: Headers, scope: Scope,
+    async def _delete(self, caller: Caller | SessionKeyError, headers: Headers, scope: Scope,
                       receive: Receive, send: Send) -> None:
         """Release the session the request names; end a legacy MCP session too."""
-        try:
-            key = session_for(principal, headers)
-        except SessionKeyError as exc:
-            await _json_error(400, types.INVALID_REQUEST, str(exc))(scope, receive, send)
+        if isinstance(caller, SessionKeyError):
+            await _json_error(400, types.INVALID_REQUEST, str(caller))(scope, receive, send)
             return
+        key = caller.session
         legacy = headers.get(LEGACY_SESSION_HEADER)
         # A client closing its transport session keeps a sandbox it named itself.
         if not (legacy and headers.get(SESSION_HEADER) is not None):
@@ -286,6 +315,7 @@ class McpHttpApp:
                 logger.info("released %s for session %s/%s", ", ".join(released), key.tenant,
                             key.session_id)
         if legacy:
+            scope.setdefault("state", {})[_ADMITTED] = _Admitted(caller.principal, caller)
             await self.manager.handle_request(scope, receive, send)
         else:
             await Response(status_code=204)(scope, receive, send)

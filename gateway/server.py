@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from importlib import metadata
@@ -27,6 +28,7 @@ from gateway.sessions import SandboxControl, SessionBinder
 from gateway.settings import GatewaySettings
 from gateway.telemetry import GatewayMetrics, tracer_for
 from gateway.tools import SandboxToolGroup, default_groups
+from gateway.workers import READY_LINE, WorkerExitedError, Workers, reuseport_sockets
 from sandgate.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from sandgate.service.assembly import (
     GrpcServer,
@@ -38,7 +40,8 @@ from sandgate.service.binding import listen_host
 from sandgate.service.boundary import ErrorBoundary
 from sandgate.service.keys import Authenticator
 
-__all__ = ["RunningGateway", "build_gateway", "build_tool_calls", "serve", "version"]
+__all__ = ["RunningGateway", "build_gateway", "build_tool_calls", "serve", "serve_worker",
+           "version"]
 
 logger = logging.getLogger(__name__)
 _HTTP_STOP_S = 3.0
@@ -73,7 +76,11 @@ class RunningGateway:
     open: bool
     """True without API keys: the gateway then listens on loopback only."""
     _http: _EmbeddedUvicorn
-    _grpc: GrpcServer
+    _grpc: GrpcServer | None
+    """None in a worker beyond the first: only worker 0 serves gRPC."""
+    _close: Callable[[], Awaitable[None]]
+    workers: Workers | None = None
+    """The other worker processes, when worker 0 has any."""
 
     @property
     def mcp_url(self) -> str:
@@ -85,10 +92,43 @@ class RunningGateway:
         return f"{self.host}:{self.grpc_port}"
 
     async def stop(self, grace: float = 2.0) -> None:
-        """Health NOT_SERVING, then stop both listeners, then the background work."""
-        await self._grpc.health.enter_graceful_shutdown()  # before either listener stops
+        """Health NOT_SERVING, then stop the other workers and both listeners, then the
+        background work."""
+        if self._grpc is not None:
+            await self._grpc.health.enter_graceful_shutdown()  # before any listener stops
+        if self.workers is not None:
+            await self.workers.stop()
         self._http.should_exit = True
-        await self._grpc.stop(grace)  # drains gRPC calls, then runs the close callbacks
+        if self._grpc is not None:
+            await self._grpc.stop(grace)  # drains gRPC calls, then runs self._close
+        else:
+            await self._close()
+
+    async def serve_until_signal(self, stop: Callable[[], Awaitable[object]] | None = None
+                                 ) -> None:
+        """Serve until SIGINT/SIGTERM, then ``stop()`` (default: this gateway's).
+
+        Raises:
+            WorkerExitedError: another worker exited meanwhile (``stop()`` has run).
+        """
+        stop = stop or self.stop
+        if self.workers is None:
+            await serve_until_signal(stop)
+            return
+        signalled = asyncio.create_task(serve_until_signal(stop))
+        lost = asyncio.create_task(self.workers.lost.wait())
+        try:
+            await asyncio.wait({signalled, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if signalled.done():
+            signalled.result()
+            return
+        signalled.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await signalled
+        await stop()
+        raise WorkerExitedError(self.workers.lost_detail)
 
 
 async def _join_http(task: asyncio.Task[None]) -> None:
@@ -111,12 +151,24 @@ def build_tool_calls(settings: GatewaySettings, control: SandboxControl, *,
     catalog = Catalog([s for g in groups for s in g.specs], settings.template_routes(),
                       [release_tool_spec()], Allowlist(settings.tool_allowlist),
                       federation.tools)
-    binder = SessionBinder(control, idle_s=settings.session_idle_s, metrics=metrics)
+    binder = SessionBinder(control, idle_s=settings.session_idle_s, metrics=metrics,
+                           release_idle=settings.workers == 1)
     return ToolCalls(catalog, {g.name: g for g in groups}, binder, federation, audit, metrics,
                      tracer_for(tracer_provider), progress_interval_s=settings.progress_interval_s)
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, workers: int) -> list[socket.socket]:
+    """One bound MCP HTTP socket per worker (see gateway.workers for several).
+
+    Raises:
+        ListenError: the port is in use or the address is not available here.
+    """
+    if workers > 1:
+        return reuseport_sockets(host, port, workers)
+    return [_listen_one(host, port)]
+
+
+def _listen_one(host: str, port: int) -> socket.socket:
     """The MCP HTTP socket, bound; a busy port is an error (SO_REUSEADDR only lets a
     port in TIME_WAIT be reused, never one another server listens on).
 
@@ -140,14 +192,21 @@ def _listen(host: str, port: int) -> socket.socket:
 
 async def build_gateway(settings: GatewaySettings, *, control: SandboxControl | None = None,
                         tracer_provider: TracerProvider | None = None,
-                        audit: AuditLog | None = None) -> RunningGateway:
-    """Start the gateway and return it once both listeners accept connections.
+                        audit: AuditLog | None = None,
+                        worker_socket: socket.socket | None = None) -> RunningGateway:
+    """Start the gateway and return it once its listeners (and workers) accept connections.
 
     Args:
         settings: the configuration.
         control: the control plane; default: sandbox_svc at ``settings.sandbox_target``.
         tracer_provider: where spans go; default: the global provider.
         audit: the audit log; default: ``settings.audit_log`` or the ``sandgate.audit`` logger.
+        worker_socket: set in a worker beyond the first: serve MCP HTTP on this bound
+            socket only (no gRPC face, no workers of its own).
+
+    Raises:
+        ListenError: a port is in use or the address is not available here.
+        WorkerExitedError: a worker failed to start.
     """
     auth = settings.authenticator()
     host = listen_host(settings.host, keyed=not auth.open, server="gateway",
@@ -165,7 +224,8 @@ async def build_gateway(settings: GatewaySettings, *, control: SandboxControl | 
     await federation.start()
     calls.binder.start()
     try:
-        return await _listen_and_serve(settings, host, auth, calls, federation, metrics, audit)
+        return await _listen_and_serve(settings, host, auth, calls, federation, metrics, audit,
+                                       worker_socket)
     except BaseException:
         await federation.close()
         await calls.binder.close()
@@ -175,14 +235,20 @@ async def build_gateway(settings: GatewaySettings, *, control: SandboxControl | 
 
 async def _listen_and_serve(settings: GatewaySettings, host: str, auth: Authenticator,
                             calls: ToolCalls, federation: Federation, metrics: GatewayMetrics,
-                            audit: AuditLog) -> RunningGateway:
+                            audit: AuditLog, worker_socket: socket.socket | None
+                            ) -> RunningGateway:
     limiter = RateLimiter(settings.rate_limit_per_s, settings.burst())
     front = McpHttpApp(calls, auth, limiter, calls.binder, metrics, version=version(),
                        host=host, max_request_bytes=settings.max_request_bytes,
                        session_idle_s=settings.session_idle_s,
+                       legacy_sessions=settings.legacy_sessions,
                        health=lambda: {"upstreams": [s.__dict__ for s in federation.status()],
-                                       "bound_sandboxes": len(calls.binder.bindings)})
-    sock = _listen(host, settings.port)
+                                       "bound_sandboxes": len(calls.binder.bindings),
+                                       "worker_pid": os.getpid()})
+    if worker_socket is not None:
+        sock, others = worker_socket, []
+    else:
+        sock, *others = _listen(host, settings.port, settings.workers)
     # log_config=None: uvicorn's records reach the process's own handler (text or JSON).
     http = _EmbeddedUvicorn(uvicorn.Config(front.app(), log_level="warning", access_log=False,
                                            log_config=None, lifespan="on",
@@ -194,25 +260,53 @@ async def _listen_and_serve(settings: GatewaySettings, host: str, auth: Authenti
                 if http_task.done():
                     raise RuntimeError("the MCP HTTP server failed to start; see the log above")
                 await asyncio.sleep(0.005)
-        servicer = ToolGatewayServicer(calls, auth, limiter, metrics)
-        grpc_server = await create_grpc_server(
-            f"{host}:{settings.grpc_port}",
-            partial(pb_grpc.add_ToolGatewayServicer_to_server, servicer),
-            boundary=ErrorBoundary(STATUS_CODES, server="gateway", trailers=retry_after),
-            services=[SERVICE_NAME], max_receive_bytes=settings.max_request_bytes)
-        await grpc_server.start()
+        grpc_server = None
+        workers = None
+        if worker_socket is None:
+            grpc_server = await _start_grpc(settings, host, calls, auth, limiter, metrics)
+        if others:
+            workers = Workers()
+            try:
+                await workers.start(settings, others)
+            except BaseException:
+                assert grpc_server is not None
+                await grpc_server.stop(None)
+                raise
     except BaseException:
+        for other in others:
+            other.close()
         http.should_exit = True
         with contextlib.suppress(Exception):
             await http_task
         raise
-    # Run once both listeners have stopped, in reverse order: HTTP, upstreams, bindings, audit.
-    grpc_server.close_with(audit.close)
-    grpc_server.close_with(calls.binder.close)
-    grpc_server.close_with(federation.close)
-    grpc_server.close_with(partial(_join_http, http_task))
+
+    async def close() -> None:
+        """Once the listeners have stopped: HTTP, upstreams, bindings, audit."""
+        try:
+            await _join_http(http_task)
+            await federation.close()
+            await calls.binder.close()
+        finally:
+            audit.close()
+
+    if grpc_server is not None:
+        grpc_server.close_with(close)
     return RunningGateway(settings, calls, calls.binder, federation, metrics, host,
-                          sock.getsockname()[1], grpc_server.port, auth.open, http, grpc_server)
+                          sock.getsockname()[1], grpc_server.port if grpc_server else 0,
+                          auth.open, http, grpc_server, close, workers)
+
+
+async def _start_grpc(settings: GatewaySettings, host: str, calls: ToolCalls,
+                      auth: Authenticator, limiter: RateLimiter, metrics: GatewayMetrics
+                      ) -> GrpcServer:
+    servicer = ToolGatewayServicer(calls, auth, limiter, metrics)
+    grpc_server = await create_grpc_server(
+        f"{host}:{settings.grpc_port}",
+        partial(pb_grpc.add_ToolGatewayServicer_to_server, servicer),
+        boundary=ErrorBoundary(STATUS_CODES, server="gateway", trailers=retry_after),
+        services=[SERVICE_NAME], max_receive_bytes=settings.max_request_bytes)
+    await grpc_server.start()
+    return grpc_server
 
 
 async def _check_control_plane(calls: ToolCalls, settings: GatewaySettings) -> None:
@@ -233,8 +327,25 @@ async def _check_control_plane(calls: ToolCalls, settings: GatewaySettings) -> N
 
 
 async def serve(settings: GatewaySettings) -> None:
-    """Run until SIGINT/SIGTERM: health NOT_SERVING first, then a graceful stop."""
+    """Run until SIGINT/SIGTERM: health NOT_SERVING first, then a graceful stop.
+
+    Raises:
+        ListenError: a port is in use or the address is not available here.
+        WorkerExitedError: a worker failed to start, or exited while serving.
+    """
     running = await build_gateway(settings)
-    logger.info("gateway: MCP %s, gRPC %s%s", running.mcp_url, running.grpc_address,
+    workers = f", {settings.workers} workers" if running.workers is not None else ""
+    logger.info("gateway: MCP %s, gRPC %s%s%s", running.mcp_url, running.grpc_address, workers,
                 " (no API key: loopback only)" if running.open else "")
+    await running.serve_until_signal()
+
+
+async def serve_worker(settings: GatewaySettings, sock: socket.socket) -> None:
+    """Run one more worker on ``sock`` (``python -m gateway --worker``) until SIGTERM.
+
+    Raises:
+        OSError: the control plane or the socket is unusable.
+    """
+    running = await build_gateway(settings, worker_socket=sock)
+    print(READY_LINE, flush=True)
     await serve_until_signal(running.stop)

@@ -23,7 +23,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.errors import MisconfigurationError, SessionKeyError
-from gateway.telemetry import GatewayMetrics, trace_metadata
+from gateway.telemetry import GatewayMetrics, has_trace_context, trace_metadata
 from sandgate.sandbox.v1 import runtime_service_pb2_grpc as rpb_grpc
 
 __all__ = [
@@ -106,6 +106,7 @@ class SandboxHandle:
         self.channel = grpc.aio.insecure_channel(lease.target, options=_CHANNEL_OPTIONS)
         self.stub = rpb_grpc.SandboxRuntimeStub(self.channel)
         self._auth = ("authorization", f"Bearer {lease.token}")
+        self._plain: tuple[tuple[str, str], ...] = (self._auth,)
         self.last_used = now
         self.renewed_at = now
         self.in_flight = 0
@@ -122,8 +123,15 @@ class SandboxHandle:
         if not self.in_flight:
             await self.channel.close()
 
-    def metadata(self) -> list[tuple[str, str]]:
-        """Per-call metadata: the sandbox token and the current trace context."""
+    def metadata(self) -> Sequence[tuple[str, str]]:
+        """Per-call metadata: the sandbox token and the current trace context.
+
+        Built once per binding; a call only builds its own when there is a trace
+        context to carry (propagate.inject costs more than the rest of the call's
+        bookkeeping, and most calls have none).
+        """
+        if not has_trace_context():
+            return self._plain
         pairs = trace_metadata()
         pairs.append(self._auth)
         return pairs
@@ -146,8 +154,16 @@ class SessionBinder:
 
     def __init__(self, control: SandboxControl, *, idle_s: float, renew_s: float = 60.0,
                  probe_after_s: float = 30.0, metrics: GatewayMetrics | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, release_idle: bool = True
+                 ) -> None:
+        """
+        Args:
+            release_idle: release a binding idle for ``idle_s`` on sandbox_svc; False
+                only forgets it here, for gateway workers that share sessions (another
+                worker may be using the sandbox: sandbox_svc's own idle timeout reaps it).
+        """
         self._control = control
+        self._release_idle = release_idle
         self._idle_s = idle_s
         self._renew_s = renew_s
         self._probe_after_s = probe_after_s
@@ -276,6 +292,11 @@ class SessionBinder:
         now = self._clock()
         for slot, handle in list(self._bound.items()):
             if handle.in_flight == 0 and now - handle.last_used >= self._idle_s:
+                if not self._release_idle:
+                    del self._bound[slot]
+                    self._update_gauge()
+                    await handle.channel.close()
+                    continue
                 logger.info("releasing idle sandbox %s of session %s/%s", handle.sandbox_id,
                             slot[0].tenant, slot[0].session_id)
                 await self._quietly(self.release(slot[0], slot[1]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sandgate.service.keys import ApiKeySettings, parse_pairs
@@ -36,6 +36,12 @@ class GatewaySettings(BaseSettings, ApiKeySettings):
     """MCP over streamable HTTP at ``http://host:port/mcp`` (0 picks a free port)."""
     grpc_port: int = Field(8001, validation_alias=_alias("GATEWAY_GRPC_PORT"))
     """``sandgate.gateway.v1.ToolGateway`` (0 picks a free port)."""
+    workers: int = Field(1, validation_alias=_alias("GATEWAY_WORKERS"))
+    """Processes serving MCP HTTP on ``port`` (the kernel spreads connections over them,
+    SO_REUSEPORT); the first also serves gRPC. More than 1 needs ``legacy_sessions`` off."""
+    legacy_sessions: bool = Field(True, validation_alias=_alias("GATEWAY_LEGACY_SESSIONS"))
+    """Keep MCP sessions (``Mcp-Session-Id``) of pre-2026 clients in memory. Off, such
+    clients are served statelessly (a sandbox per ``X-Sandgate-Session`` or per key)."""
     api_keys: str = Field("", validation_alias=_alias("GATEWAY_API_KEYS", "SANDGATE_API_KEYS"))
     """Comma-separated ``key=tenant`` pairs accepted as ``Authorization: Bearer key``."""
     bearer_token: str = Field(
@@ -81,6 +87,22 @@ class GatewaySettings(BaseSettings, ApiKeySettings):
         if not 0 <= value <= 65535:
             raise ValueError("ports must be in [0, 65535]")
         return value
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, value: int) -> int:
+        if not 1 <= value <= 64:
+            raise ValueError("workers must be between 1 and 64")
+        return value
+
+    @model_validator(mode="after")
+    def _workers_share_no_sessions(self) -> GatewaySettings:
+        if self.workers > 1 and self.legacy_sessions:
+            raise ValueError(
+                "SANDGATE_GATEWAY_WORKERS > 1 needs SANDGATE_GATEWAY_LEGACY_SESSIONS=false: a "
+                "legacy Mcp-Session-Id session lives in one worker's memory, and the next "
+                "request of that session may reach another worker")
+        return self
 
     @field_validator("rate_limit_per_s", "session_idle_s", "upstream_timeout_s",
                      "progress_interval_s")

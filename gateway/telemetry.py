@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from opentelemetry import propagate, trace
+from opentelemetry import baggage, propagate, trace
 from opentelemetry.context import Context
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["GatewayMetrics", "extract_context", "trace_metadata", "tracer_for"]
+__all__ = ["GatewayMetrics", "extract_context", "has_trace_context", "trace_metadata",
+           "tracer_for"]
 
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
                     60.0, 300.0)
@@ -23,6 +24,11 @@ _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 def tracer_for(provider: trace.TracerProvider | None = None) -> trace.Tracer:
     """The gateway's tracer, from ``provider`` or the global one."""
     return trace.get_tracer("sandgate.gateway", tracer_provider=provider)
+
+
+def has_trace_context() -> bool:
+    """Whether the current context has anything to propagate (a valid span or baggage)."""
+    return trace.get_current_span().get_span_context().is_valid or bool(baggage.get_all())
 
 
 def trace_metadata() -> list[tuple[str, str]]:

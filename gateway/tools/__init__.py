@@ -5,17 +5,16 @@ failed runtime call; the caller maps it (gateway.errors) once for all groups.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Protocol
 
 from gateway.catalog import ToolSpec
-from gateway.results import ToolResult
-from gateway.sessions import SandboxHandle
 from gateway.tools.base import BaseTools
 from gateway.tools.browser import BrowserTools
 from gateway.tools.filesystem import FilesystemTools
+from gateway.tools.handler import ToolHandler
 
-__all__ = ["SandboxToolGroup", "default_groups"]
+__all__ = ["SandboxToolGroup", "ToolHandler", "default_groups"]
 
 
 class SandboxToolGroup(Protocol):
@@ -25,9 +24,12 @@ class SandboxToolGroup(Protocol):
     @property
     def specs(self) -> Sequence[ToolSpec]: ...
 
-    async def call(self, name: str, arguments: Mapping[str, Any],
-                   sandbox: SandboxHandle | None) -> ToolResult:
-        """Run tool ``name``; ``sandbox`` is None only for tools with needs_sandbox=False."""
+    def handler(self, name: str) -> ToolHandler:
+        """The handler of tool ``name`` (one of ``specs``).
+
+        Raises:
+            KeyError: the group has no such tool.
+        """
         ...
 
 

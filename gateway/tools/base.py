@@ -23,6 +23,7 @@ from gateway.catalog import ToolSpec
 from gateway.errors import Hop, failure_result
 from gateway.results import ContentBlock, ImageBlock, TextBlock, ToolResult
 from gateway.sessions import SandboxHandle
+from gateway.tools.handler import ToolHandler
 from sandgate.sandbox.v1 import runtime_service_pb2 as rpb
 
 __all__ = ["BaseTools"]
@@ -120,14 +121,17 @@ class BaseTools:
     def __init__(self, max_result_bytes: int) -> None:
         self._max_output = max_result_bytes
 
-    async def call(self, name: str, arguments: Mapping[str, Any],
-                   sandbox: SandboxHandle | None) -> ToolResult:
-        assert sandbox is not None
-        if name == "run_shell_command":
-            return await self._shell(arguments, sandbox)
-        return await self._cell(arguments, sandbox)
+    def handler(self, name: str) -> ToolHandler:
+        """The handler of ``run_shell_command`` or ``run_ipython_cell``.
 
-    async def _shell(self, arguments: Mapping[str, Any], sandbox: SandboxHandle) -> ToolResult:
+        Raises:
+            KeyError: another name.
+        """
+        return {"run_shell_command": self._shell, "run_ipython_cell": self._cell}[name]
+
+    async def _shell(self, arguments: Mapping[str, Any], sandbox: SandboxHandle | None
+                     ) -> ToolResult:
+        assert sandbox is not None
         timeout = _timeout(arguments)
         request = rpb.ExecRequest(command=arguments["command"], timeout=_duration(timeout),
                                   max_output_bytes=self._max_output)
@@ -162,7 +166,9 @@ class BaseTools:
                                     "note"))
         return ToolResult(tuple(blocks), is_error=code != 0, sandbox_id=sandbox.sandbox_id)
 
-    async def _cell(self, arguments: Mapping[str, Any], sandbox: SandboxHandle) -> ToolResult:
+    async def _cell(self, arguments: Mapping[str, Any], sandbox: SandboxHandle | None
+                    ) -> ToolResult:
+        assert sandbox is not None
         timeout = _timeout(arguments)
         request = rpb.RunCodeRequest(code=arguments["code"], timeout=_duration(timeout))
         stdout: list[str] = []

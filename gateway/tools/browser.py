@@ -27,6 +27,7 @@ from gateway.catalog import ToolSpec
 from gateway.errors import ToolArgumentsError
 from gateway.results import ContentBlock, ImageBlock, TextBlock, ToolResult
 from gateway.sessions import SandboxHandle
+from gateway.tools.handler import ToolHandler
 from sandgate.sandbox.v1 import runtime_service_pb2 as rpb
 
 __all__ = ["SPECS", "BrowserTools", "build_request", "check_references", "to_result"]
@@ -285,6 +286,9 @@ _ONE_OF: dict[str, tuple[tuple[str, str, str], ...]] = {
 """Tool -> (name, older name, what it names): one of each pair is required."""
 
 
+_NAMES = frozenset(spec.name for spec in SPECS)
+
+
 def check_references(tool: str, arguments: Mapping[str, Any]) -> None:
     """Check that each element a tool needs is named, in either spelling.
 
@@ -338,12 +342,23 @@ class BrowserTools:
     def __init__(self, max_result_bytes: int) -> None:
         self._max_text = max_result_bytes
 
-    async def call(self, name: str, arguments: Mapping[str, Any],
-                   sandbox: SandboxHandle | None) -> ToolResult:
-        assert sandbox is not None
-        check_references(name, arguments)
-        request = build_request(name, arguments)
-        reply = await sandbox.stub.BrowserAction(
-            request, metadata=sandbox.metadata(),
-            timeout=request.timeout.ToNanoseconds() / 1e9 + _DEADLINE_SLACK_S)
-        return to_result(reply, sandbox_id=sandbox.sandbox_id, max_text=self._max_text)
+    def handler(self, name: str) -> ToolHandler:
+        """The handler of one browser tool (they share one sandboxd RPC, BrowserAction).
+
+        Raises:
+            KeyError: the group has no such tool.
+        """
+        if name not in _NAMES:
+            raise KeyError(name)
+
+        async def run(arguments: Mapping[str, Any], sandbox: SandboxHandle | None
+                      ) -> ToolResult:
+            assert sandbox is not None
+            check_references(name, arguments)
+            request = build_request(name, arguments)
+            reply = await sandbox.stub.BrowserAction(
+                request, metadata=sandbox.metadata(),
+                timeout=request.timeout.ToNanoseconds() / 1e9 + _DEADLINE_SLACK_S)
+            return to_result(reply, sandbox_id=sandbox.sandbox_id, max_text=self._max_text)
+
+        return run

@@ -9,7 +9,7 @@ import asyncio
 import fnmatch
 import json
 import mimetypes
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from gateway.catalog import ToolSpec
 from gateway.errors import ToolArgumentsError
 from gateway.results import ContentBlock, ImageBlock, ResourceBlock, TextBlock, ToolResult
 from gateway.sessions import SandboxHandle
+from gateway.tools.handler import ToolHandler
 from sandgate.sandbox.v1 import runtime_service_pb2 as rpb
 
 __all__ = ["FilesystemTools"]
@@ -117,6 +118,14 @@ SPECS = (
           (), needs_sandbox=False),
 )
 
+_NAMES = frozenset(spec.name for spec in SPECS)
+
+
+async def _list_allowed_directories(arguments: Mapping[str, Any],
+                                    sandbox: SandboxHandle | None) -> ToolResult:
+    return ToolResult((TextBlock(f"Allowed directories:\n{WORKSPACE}"),))
+
+
 _KIND = {rpb.FILE_TYPE_FILE: "file", rpb.FILE_TYPE_DIRECTORY: "directory",
          rpb.FILE_TYPE_SYMLINK: "symlink", rpb.FILE_TYPE_OTHER: "other"}
 
@@ -148,14 +157,25 @@ class FilesystemTools:
     def __init__(self, max_result_bytes: int) -> None:
         self._max_text = max_result_bytes
 
-    async def call(self, name: str, arguments: Mapping[str, Any],
-                   sandbox: SandboxHandle | None) -> ToolResult:
+    def handler(self, name: str) -> ToolHandler:
+        """The handler of one filesystem tool.
+
+        Raises:
+            KeyError: the group has no such tool.
+        """
+        if name not in _NAMES:
+            raise KeyError(name)
         if name == "list_allowed_directories":
-            return ToolResult((TextBlock(f"Allowed directories:\n{WORKSPACE}"),))
-        assert sandbox is not None
-        handler = getattr(self, f"_{name}")
-        blocks: tuple[ContentBlock, ...] = await handler(sandbox, arguments)
-        return ToolResult(blocks, sandbox_id=sandbox.sandbox_id)
+            return _list_allowed_directories
+        method: Callable[[SandboxHandle, Mapping[str, Any]], Awaitable[tuple[ContentBlock, ...]]]
+        method = getattr(self, f"_{name}")
+
+        async def run(arguments: Mapping[str, Any], sandbox: SandboxHandle | None
+                      ) -> ToolResult:
+            assert sandbox is not None
+            return ToolResult(await method(sandbox, arguments), sandbox_id=sandbox.sandbox_id)
+
+        return run
 
     # ----- reading -------------------------------------------------------------------
 

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     gateway = sub.add_parser("gateway-server",
                              help="run only the tool gateway (MCP HTTP and ToolGateway gRPC)")
     gateway.add_argument("--config", type=Path, help="env file with SANDGATE_* keys")
+    gateway.add_argument("--workers", type=int, metavar="N",
+                         help="processes serving MCP HTTP (default $SANDGATE_GATEWAY_WORKERS "
+                              "or 1)")
 
     from agent_svc.__main__ import add_arguments as add_agent_arguments
 
@@ -248,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "gateway-server":
             from gateway.__main__ import main as gateway_main
 
-            return gateway_main(["--config", str(args.config)] if args.config else [])
+            return gateway_main([*(["--config", str(args.config)] if args.config else []),
+                                 *(["--workers", str(args.workers)] if args.workers else [])])
         if args.command == "sandbox":
             return asyncio.run(_sandbox_command(args))
         if args.command == "gc":

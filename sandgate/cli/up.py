@@ -29,7 +29,6 @@ from gateway.settings import GatewaySettings
 from sandbox_svc.server import build_server
 from sandbox_svc.settings import SandboxServiceSettings
 from sandgate.cli.up_text import agent_lines, client_config_lines
-from sandgate.service.assembly import serve_until_signal
 
 __all__ = ["client_config_lines", "run_up"]
 
@@ -79,7 +78,8 @@ async def run_up(config: Path | None) -> int:
         FileNotFoundError: ``config`` does not exist.
         ValueError: a malformed setting or key list.
         OSError: a port is busy (ListenError) or the state dir is unusable.
-        RuntimeError: the agent server failed to start.
+        RuntimeError: the agent server failed to start, or a gateway worker exited
+            (WorkerExitedError).
     """
     settings = SandboxServiceSettings.load(config)
     gateway_settings = GatewaySettings.load(config)
@@ -163,5 +163,5 @@ async def run_up(config: Path | None) -> int:
             finally:
                 await running.stop()
 
-    await serve_until_signal(stop)
+    await gateway.serve_until_signal(stop)  # raises WorkerExitedError if a worker exits
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import grpc
@@ -15,6 +16,7 @@ from gateway.federation import Federation
 from gateway.results import TextBlock, ToolResult
 from gateway.sessions import ControlPlaneInfo, Lease, SandboxHandle, SessionBinder, SessionKey
 from gateway.telemetry import GatewayMetrics, tracer_for
+from gateway.tools import ToolHandler
 from sandgate.service.keys import Principal
 
 NOWHERE = "unix:///nonexistent/sandgate-test.sock"
@@ -75,10 +77,15 @@ class FakeTools:
     def __init__(self) -> None:
         self.metadata: list[list[tuple[str, str]]] = []
 
-    async def call(self, name: str, arguments: Mapping[str, Any],
-                   sandbox: SandboxHandle | None) -> ToolResult:
+    def handler(self, name: str) -> ToolHandler:
+        if name not in {s.name for s in self.specs}:
+            raise KeyError(name)
+        return partial(self._call, name)
+
+    async def _call(self, name: str, arguments: Mapping[str, Any],
+                    sandbox: SandboxHandle | None) -> ToolResult:
         assert sandbox is not None
-        self.metadata.append(sandbox.metadata())
+        self.metadata.append(list(sandbox.metadata()))
         if name == "sleep":
             await asyncio.sleep(float(arguments.get("seconds", 0)))
         if name == "fail":

@@ -44,3 +44,19 @@ def test_a_malformed_key_entry_says_how_it_should_look() -> None:
 def test_out_of_range_values_are_refused(field: str, value: float) -> None:
     with pytest.raises(ValidationError):
         GatewaySettings(**{field: value})  # type: ignore[arg-type]
+
+
+def test_several_workers_need_legacy_sessions_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDGATE_GATEWAY_WORKERS", "2")
+    with pytest.raises(ValidationError, match="SANDGATE_GATEWAY_LEGACY_SESSIONS=false"):
+        GatewaySettings()
+    monkeypatch.setenv("SANDGATE_GATEWAY_LEGACY_SESSIONS", "false")
+    settings = GatewaySettings()
+    assert (settings.workers, settings.legacy_sessions) == (2, False)
+    assert GatewaySettings(**settings.model_dump()) == settings  # how workers get them
+
+
+@pytest.mark.parametrize("workers", [0, 65])
+def test_workers_are_between_1_and_64(workers: int) -> None:
+    with pytest.raises(ValidationError, match="workers must be between 1 and 64"):
+        GatewaySettings(workers=workers, legacy_sessions=False)

@@ -77,6 +77,20 @@ async def test_idle_sessions_are_released_and_busy_ones_renewed() -> None:
     await binder.close()
 
 
+async def test_a_worker_that_shares_sessions_forgets_idle_ones_without_releasing() -> None:
+    clock = Clock()
+    control = FakeControl()
+    binder = SessionBinder(control, idle_s=100, clock=clock, release_idle=False)
+    async with binder.use(KEY, "filesystem"):
+        pass
+    clock.now += 110
+    await binder.maintain()  # another worker may use the sandbox: sandbox_svc reaps it
+    assert control.released == [] and binder.bindings == []
+    async with binder.use(KEY, "filesystem") as sandbox:  # acquired again (idempotent)
+        assert not sandbox.replaced and len(control.acquired) == 2
+    await binder.close()
+
+
 async def test_release_forgets_the_bindings_of_that_session_only() -> None:
     control = FakeControl()
     binder = SessionBinder(control, idle_s=60)
