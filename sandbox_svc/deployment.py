@@ -39,6 +39,8 @@ class Deployment:
     release: Callable[[], None] = lambda: None
     """Gives up what the deployment holds exclusively (the state dir's lock); call it
     last, once the backend and the registry are closed."""
+    sole_user: bool = False
+    """This instance alone uses the registry (it holds the state dir's lock)."""
 
 
 async def open_deployment(settings: SandboxServiceSettings, *,
@@ -88,7 +90,7 @@ async def _local(settings: SandboxServiceSettings, backend: SandboxBackend | Non
             await built.close()
         lock.release()
         raise
-    return Deployment(backend, registry, lock.release)
+    return Deployment(backend, registry, lock.release, sole_user=True)
 
 
 async def _kubernetes(settings: SandboxServiceSettings, backend: SandboxBackend | None,

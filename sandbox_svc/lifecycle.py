@@ -41,6 +41,9 @@ class Limits:
     """Most live sandboxes (pooled and starting included) this manager runs."""
     id_prefix: str = "sbx-"
     reap_interval_s: float = 5.0
+    sole_user: bool = False
+    """No other manager uses the registry (the local state dir's lock is held): a
+    STARTING record found at start-up is a dead run's, never a peer's start in flight."""
 
 
 class Lifecycle:

@@ -113,7 +113,8 @@ async def build_server(settings: SandboxServiceSettings,
     metrics = ControlPlaneMetrics()
     manager = SandboxManager(catalog, registry, backend, Limits(
         max_sandboxes=settings.max_sandboxes,
-        id_prefix=settings.id_prefix, reap_interval_s=settings.reap_interval_s), metrics)
+        id_prefix=settings.id_prefix, reap_interval_s=settings.reap_interval_s,
+        sole_user=deployment.sole_user), metrics)
     plan = _StopPlan(manager, settings.auto_cleanup)
 
     host = listen_host(settings.host, keyed=not auth.open, server="sandbox_svc",

@@ -82,7 +82,7 @@ class Upkeep:
         known: set[str] = set()
         now = life.clock()
         for record in await life.registry.all():
-            if record.status is SandboxStatus.STARTING and \
+            if record.status is SandboxStatus.STARTING and not life.limits.sole_user and \
                     now - record.created_at < STARTING_GRACE_S:
                 known.add(record.sandbox_id)  # maybe a peer's start: the reaper judges it later
                 continue

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
-from sandbox_fakes import FakeBackend, FakeClock, FakeSandbox, ManagerFactory
+from sandbox_fakes import FakeBackend, FakeClock, FakeSandbox, ManagerFactory, catalog
 
 from sandbox_svc.errors import IsolationUnavailableError
+from sandbox_svc.manager import Limits, SandboxManager
 from sandbox_svc.registry import SandboxRecord, SandboxStatus
 from sandbox_svc.registry_memory import MemoryRegistry
 
@@ -71,3 +73,23 @@ async def test_a_young_starting_record_is_left_to_its_replica_and_reaped_once_ol
     # That replica died: no start takes this long.
     assert await manager.reap_once(clock.now + STARTING_GRACE_S + 1) == [peer.sandbox_id]
     assert await registry.all() == [] and backend.sandboxes == {}
+
+
+async def test_the_registrys_sole_user_reaps_a_young_starting_record_of_its_dead_run(
+        backend: FakeBackend, registry: MemoryRegistry, clock: FakeClock) -> None:
+    """With the state dir's lock held no peer can be starting it: the session it was
+    started for must not wait for a start that died with the previous process."""
+    dead = SandboxRecord("sbx-dead", "base", "t", SandboxStatus.STARTING, clock.now, clock.now,
+                         tenant="acme", user_id="u", session_id="s1")
+    await registry.insert(dead)
+    backend.sandboxes[dead.sandbox_id] = FakeSandbox("base", "t")
+    manager = SandboxManager(catalog(0), registry, backend,
+                             Limits(reap_interval_s=3600, sole_user=True), clock=clock)
+    await manager.start()
+    try:
+        assert await registry.all() == [] and backend.sandboxes == {}
+        with anyio.fail_after(5):  # no wait for the dead start
+            record, newly, _ = await manager.acquire("acme", "u", "s1", "base")
+        assert newly and record.sandbox_id != dead.sandbox_id
+    finally:
+        await manager.stop(delete_all=True)
