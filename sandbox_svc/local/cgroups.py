@@ -8,6 +8,7 @@ sandbox is accounted from the first instruction.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import time
@@ -66,6 +67,10 @@ def _read_pids(path: Path) -> list[int]:
         return [int(line) for line in path.read_text().split()]
     except FileNotFoundError:
         return []
+    except OSError as exc:
+        if exc.errno == errno.ENODEV:  # the group is being removed: nothing is left in it
+            return []
+        raise
 
 
 def _wait(predicate: object, what: str, timeout: float = 5.0) -> None:
