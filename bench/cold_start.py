@@ -19,7 +19,6 @@ import asyncio
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import grpc
 
-from bench.run import _exec_true, _idle_pss, _ms, bwrap_floor
+from bench.run import _exec_true, _idle_pss, _ms, bwrap_floor, time_runs
 from sandbox_svc.local.backend import LocalBackend
 from sandbox_svc.local.bwrap import (
     SANDBOX_SRC,
@@ -70,13 +69,7 @@ def _bwrap_python(state: Path, code: str, n: int) -> list[float]:
                            packages=(root / "sandbox_svc", root / "sandgate"))
     python = sandboxd_command()[:sandboxd_command().index("-m")]
     assert python[0] == f"{SANDBOX_VENV}/bin/python" and SANDBOX_SRC in sandbox_env()["PYTHONPATH"]
-    argv = bwrap_argv(layout, [*python, "-c", code], sandbox_env())
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter()
-        subprocess.run(argv, check=True)
-        samples.append(time.perf_counter() - start)
-    return samples
+    return time_runs(bwrap_argv(layout, [*python, "-c", code], sandbox_env()), n)
 
 
 async def run(n: int) -> dict[str, float]:

@@ -78,7 +78,11 @@ def bwrap_floor(state: Path, n: int) -> list[float]:
     (work / "run").mkdir()
     layout = SandboxLayout(workspace=work / "ws", run_dir=work / "run", etc_dir=state / "etc",
                            venv=Path(sys.prefix), packages=())
-    argv = bwrap_argv(layout, ["/bin/true"], {})
+    return time_runs(bwrap_argv(layout, ["/bin/true"], {}), n)
+
+
+def time_runs(argv: list[str], n: int) -> list[float]:
+    """Seconds of each of ``n`` runs of ``argv`` to its exit (it must succeed)."""
     samples = []
     for _ in range(n):
         start = time.perf_counter()

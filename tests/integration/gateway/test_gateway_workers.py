@@ -154,15 +154,21 @@ async def test_a_worker_that_dies_stops_the_gateway_with_an_error(
         assert any(f"pid {victim}) exited" in line for line in gateway.log)
 
 
-async def test_several_workers_with_legacy_sessions_refuse_to_start(
-        sandbox_service: RunningService, tmp_path: Path) -> None:
-    env = _env(sandbox_service, tmp_path, SANDGATE_GATEWAY_WORKERS="2")
+async def _refused(env: dict[str, str]) -> tuple[int | None, bytes]:
+    """``python -m gateway`` that should not start: its exit status and stderr."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway", cwd=ROOT, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     with anyio.fail_after(60):
         _, err = await proc.communicate()
-    assert proc.returncode == 2
+    return proc.returncode, err
+
+
+async def test_several_workers_with_legacy_sessions_refuse_to_start(
+        sandbox_service: RunningService, tmp_path: Path) -> None:
+    env = _env(sandbox_service, tmp_path, SANDGATE_GATEWAY_WORKERS="2")
+    returncode, err = await _refused(env)
+    assert returncode == 2
     assert b"SANDGATE_GATEWAY_LEGACY_SESSIONS=false" in err
 
 
@@ -176,12 +182,8 @@ async def test_several_workers_on_a_busy_port_fail_at_start(
         port = busy.getsockname()[1]
         env = _env(sandbox_service, tmp_path, SANDGATE_GATEWAY_WORKERS="2",
                    SANDGATE_GATEWAY_LEGACY_SESSIONS="false", SANDGATE_GATEWAY_PORT=str(port))
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway", cwd=ROOT, env=env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-        with anyio.fail_after(60):
-            _, err = await proc.communicate()
-    assert proc.returncode == 2
+        returncode, err = await _refused(env)
+    assert returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}".encode() in err
 
 

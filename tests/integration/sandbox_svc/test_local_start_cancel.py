@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,16 +22,8 @@ DELAYS_S = (0.0, 0.001, 0.002, 0.004, 0.008, 0.016, 0.03, 0.06, 0.12)
 
 
 @pytest.fixture
-def state() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="sg-", dir="/tmp"))
-    path.chmod(0o711)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-async def backend(state: Path) -> AsyncIterator[LocalBackend]:
-    opened = await asyncio.to_thread(LocalBackend.for_host, state, uid_base=UID_BASE,
+async def backend(state_dir: Path) -> AsyncIterator[LocalBackend]:
+    opened = await asyncio.to_thread(LocalBackend.for_host, state_dir, uid_base=UID_BASE,
                                      uid_count=1)
     yield opened
     for leftover in await opened.leftovers():
