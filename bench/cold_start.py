@@ -9,6 +9,8 @@ rest of a cold start is cgroups, the control plane, gRPC connects and the Exec
 itself. ``cold_start_cpu_ms_p50`` is the CPU time the sandbox's processes
 (bwrap, sandboxd and its threads) spent up to the first Exec's answer: on a
 shared machine it moves much less with other load than the wall times do.
+By default sandboxd is forked from the zygote, so the imports are paid once
+(see sandbox_svc/local/zygote_main.py); ``--fresh`` starts each one afresh.
 Quicker than ``make bench`` when working on start-up alone.
 """
 
@@ -72,7 +74,7 @@ def _bwrap_python(state: Path, code: str, n: int) -> list[float]:
     return time_runs(bwrap_argv(layout, [*python, "-c", code], sandbox_env()), n)
 
 
-async def run(n: int) -> dict[str, float]:
+async def run(n: int, *, zygote: bool = True) -> dict[str, float]:
     state = Path(tempfile.mkdtemp(prefix="sg-cold-", dir="/tmp"))
     state.chmod(0o711)
     templates = state / "templates.yaml"
@@ -80,7 +82,7 @@ async def run(n: int) -> dict[str, float]:
     settings = SandboxServiceSettings(
         host="127.0.0.1", port=0, state_dir=state, pool_size=0, max_sandboxes=8,
         api_keys="", bearer_token="", auto_cleanup=True, reap_interval_s=3600.0,
-        templates_file=templates)
+        templates_file=templates, zygote=zygote)
     running = await build_server(settings)  # writes state/etc, which the bwrap runs bind
     results: dict[str, float] = {}
     try:
@@ -120,8 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cold_start",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=20, help="samples per metric")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start every sandboxd afresh instead of forking it from the "
+                             "zygote (SANDGATE_ZYGOTE=false), to compare")
     args = parser.parse_args(argv)
-    print(json.dumps(asyncio.run(run(args.n)), indent=2))
+    print(json.dumps(asyncio.run(run(args.n, zygote=not args.fresh)), indent=2))
     return 0
 
 

@@ -256,6 +256,9 @@ async def run(quick: bool) -> dict[str, object]:
         cold_sbx = await AsyncSandbox.create("cold", target=running.address)
         await pool_ready()
         results["idle_sandbox_pss_mb"] = await _idle_pss(backend.pids, cold_sbx.sandbox_id)
+        # What the host pays once for all sandboxes: their sandboxd shares its pages.
+        if backend.zygote_pid is not None:
+            results["zygote_pss_mb"] = _pss_mb([backend.zygote_pid])
         await cold_sbx.kill()
         sbx = await AsyncSandbox.create("base", target=running.address)
         results["idle_sandbox_warm_kernel_pss_mb"] = await _idle_pss(backend.pids,

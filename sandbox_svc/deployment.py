@@ -81,7 +81,7 @@ async def _local(settings: SandboxServiceSettings, backend: SandboxBackend | Non
             # One host uid per sandbox: the range is as large as the sandbox limit.
             backend = built = await asyncio.to_thread(
                 LocalBackend.for_host, settings.state_dir, uid_base=settings.uid_base,
-                uid_count=settings.max_sandboxes)
+                uid_count=settings.max_sandboxes, zygote=settings.zygote)
         if registry is None:
             registry = await asyncio.to_thread(
                 SqliteRegistry, settings.state_dir / "registry.db")

@@ -64,6 +64,9 @@ class SandboxServiceSettings(BaseSettings, ApiKeySettings):
     id_prefix: str = Field("sbx-", validation_alias=_alias("ID_PREFIX", "CONTAINER_PREFIX_KEY"))
     uid_base: int = Field(200_000, validation_alias=_alias("UID_BASE"))
     """Local backend: host uids uid_base .. uid_base+max_sandboxes-1 run the sandboxes."""
+    zygote: bool = Field(True, validation_alias=_alias("ZYGOTE"))
+    """Local backend: fork sandboxd from a pre-imported zygote into each new sandbox
+    (bwrap still builds every sandbox); False starts sandboxd afresh in each."""
     reap_interval_s: float = Field(5.0, validation_alias=_alias("REAP_INTERVAL_S"))
     metrics_port: int | None = Field(None, validation_alias=_alias("SANDBOX_METRICS_PORT"))
     """Prometheus /metrics port; unset disables the endpoint."""

@@ -36,6 +36,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -44,12 +45,14 @@ from sandbox_svc.backend import StartSpec
 from sandbox_svc.errors import BackendError, IsolationUnavailableError, SandboxLimitError
 from sandbox_svc.isolation import NETWORK_EGRESS, NETWORK_NONE, Isolation
 from sandbox_svc.local.bwrap import (
+    HOLDER,
     INNER_UID,
     NAMESPACES,
     SandboxLayout,
     bwrap_argv,
     launcher_argv,
     sandbox_env,
+    sandboxd_args,
     sandboxd_command,
 )
 from sandbox_svc.local.cgroups import CgroupDriver, CgroupLimits, detect_cgroups
@@ -62,6 +65,7 @@ from sandbox_svc.local.network import (
 from sandbox_svc.local.runtime import first_unsearchable_dir, locate_runtime
 from sandbox_svc.local.seccomp import SeccompPrograms
 from sandbox_svc.local.statelock import cgroup_parent
+from sandbox_svc.local.zygote import Zygote
 from sandbox_svc.templates import HOST_LOOPBACK, Template
 
 __all__ = ["LocalBackend"]
@@ -135,7 +139,8 @@ class LocalBackend:
 
     def __init__(self, state_dir: Path, cgroups: CgroupDriver, venv: Path,
                  packages: tuple[Path, ...], seccomp: SeccompPrograms, *,
-                 uid_base: int = 200_000, uid_count: int = 64) -> None:
+                 uid_base: int = 200_000, uid_count: int = 64,
+                 zygote: Zygote | None = None) -> None:
         self._state = state_dir
         self._seccomp = seccomp
         self._cgroups = cgroups
@@ -144,10 +149,11 @@ class LocalBackend:
         self._uids = range(uid_base, uid_base + uid_count)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._slirps: dict[str, subprocess.Popen[bytes]] = {}
+        self._zygote = zygote
 
     @classmethod
     def for_host(cls, state_dir: Path, *, uid_base: int = 200_000,
-                 uid_count: int = 64) -> LocalBackend:
+                 uid_count: int = 64, zygote: bool = True) -> LocalBackend:
         """Check this host can isolate, prepare ``state_dir``; refuse otherwise.
 
         Raises:
@@ -161,7 +167,10 @@ class LocalBackend:
                 "the local backend must run as root: it creates cgroups and gives each sandbox "
                 "its own host uid (run `sudo make run`, or deploy to Kubernetes)"
             )
-        for tool, package in (("bwrap", "bubblewrap"), ("setpriv", "util-linux")):
+        tools = [("bwrap", "bubblewrap"), ("setpriv", "util-linux")]
+        if zygote:
+            tools += [("unshare", "util-linux"), ("mount", "mount")]
+        for tool, package in tools:
             if shutil.which(tool) is None:
                 raise IsolationUnavailableError(
                     f"{tool} is not installed; install it with: apt-get install -y {package}"
@@ -180,11 +189,15 @@ class LocalBackend:
         interpreter = (venv / "bin" / "python").resolve()
         _check_traversable(interpreter.parent, "the Python interpreter")
         backend = cls(state_dir, cgroups, runtime.venv, runtime.packages, seccomp,
-                      uid_base=uid_base, uid_count=uid_count)
+                      uid_base=uid_base, uid_count=uid_count,
+                      zygote=Zygote(runtime.venv, runtime.packages, state_dir / "zygote.log")
+                      if zygote else None)
         backend._prepare_state_dir()
         # Sources are read-only inside; compile them now so sandboxd starts fast.
         for source in backend._packages:
             compileall.compile_dir(str(source), quiet=1)
+        if backend._zygote is not None:
+            backend._zygote.start()  # it imports while the service starts up
         return backend
 
     def _prepare_state_dir(self) -> None:
@@ -326,10 +339,15 @@ class LocalBackend:
             rootfs=Path(template.rootfs) if template.rootfs else None,
             resolv_conf=self._state / "etc" / "resolv.conf" if template.network else None,
         )
-        command = sandboxd_command(browser_warm="browser" in template.tool_groups,
-                                   kernel_warm=spec.warm_kernel)
+        warm = {"browser_warm": "browser" in template.tool_groups,
+                "kernel_warm": spec.warm_kernel}
         program = self._seccomp.program(template.seccomp)
         with open(root / "sandbox.log", "ab") as log, _pipe_with(program) as seccomp_r:
+            if self._zygote is not None and template.rootfs is None:
+                self._launch_handed_over(sid, template, uid, procs, layout,
+                                         sandboxd_args(**warm), program, seccomp_r, log)
+                return
+            command = sandboxd_command(**warm)
             if not template.network:
                 argv = launcher_argv(procs, uid, bwrap_argv(layout, command, sandbox_env(),
                                                             seccomp_fd=seccomp_r))
@@ -351,18 +369,59 @@ class LocalBackend:
                 os.close(info_w)
                 os.close(block_r)
                 info_w = block_r = -1
-                pid = _read_child_pid(info_r)
-                rules = firewall_rules(template.allow_rules())
-                (root / "firewall.nft").write_text(rules)
-                host_loopback = any(r.address == HOST_LOOPBACK for r in template.allow_rules())
-                self._slirps[sid] = start_slirp(pid, procs, host_loopback=host_loopback,
-                                                log=log.fileno())
-                apply_firewall(pid, rules)
+                self._connect_network(sid, template, _read_child_pid(info_r), procs, log)
                 os.write(block_w, b"1")
             finally:
                 for fd in (info_r, info_w, block_r, block_w):
                     if fd >= 0:
                         os.close(fd)
+
+    def _connect_network(self, sandbox_id: str, template: Template, pid: int,
+                         procs: list[Path], log: BinaryIO) -> None:
+        """slirp4netns and the firewall for the sandbox whose first process is ``pid``."""
+        allow = template.allow_rules()
+        rules = firewall_rules(allow)
+        (self._sandbox_dir(sandbox_id) / "firewall.nft").write_text(rules)
+        host_loopback = any(r.address == HOST_LOOPBACK for r in allow)
+        self._slirps[sandbox_id] = start_slirp(pid, procs, host_loopback=host_loopback,
+                                               log=log.fileno())
+        apply_firewall(pid, rules)
+
+    def _launch_handed_over(self, sid: str, template: Template, uid: int,
+                            procs: list[Path], layout: SandboxLayout, args: list[str],
+                            program: bytes, seccomp_r: int, log: BinaryIO) -> None:
+        """bwrap builds the sandbox around a holder; the zygote's fork brings sandboxd.
+
+        The network (if any) is up before sandboxd is in, as with block_fd.
+        """
+        assert self._zygote is not None
+        info_r, info_w = os.pipe()
+        ready_r, ready_w = os.pipe()
+        hold_r, hold_w = os.pipe()
+        try:
+            argv = launcher_argv(procs, uid, bwrap_argv(layout, HOLDER, sandbox_env(),
+                                                        info_fd=info_w, seccomp_fd=seccomp_r))
+            self._procs[sid] = launcher = subprocess.Popen(
+                argv, stdin=hold_r, stdout=ready_w, stderr=log, start_new_session=True,
+                pass_fds=(info_w, seccomp_r))
+            for fd in (info_w, ready_w, hold_r):
+                os.close(fd)
+            info_w = ready_w = hold_r = -1
+            pid = _read_child_pid(info_r)
+            if template.network:
+                self._connect_network(sid, template, pid, procs, log)
+            readable, _, _ = select.select([ready_r], [], [], _READY_TIMEOUT_S)
+            if not readable or not os.read(ready_r, 1):
+                raise BackendError(f"the sandbox's holder did not start (bwrap status "
+                                   f"{launcher.poll()})")
+            self._zygote.spawn(
+                holder_pid=pid, cgroup=sid, cgroup_procs=procs,
+                argv=args, env=sandbox_env(), seccomp=program, inner_uid=INNER_UID,
+                workspace="/workspace", log_fd=log.fileno(), hold_fd=hold_w)
+        finally:
+            for fd in (info_r, info_w, ready_r, ready_w, hold_r, hold_w):
+                if fd >= 0:
+                    os.close(fd)
 
     def _log_tail(self, sandbox_id: str, limit: int = 4000) -> str:
         """The last line of the sandbox's log for the caller; the full tail goes to our log.
@@ -410,6 +469,11 @@ class LocalBackend:
             except grpc.aio.AioRpcError:
                 return False
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    @property
+    def zygote_pid(self) -> int | None:
+        """The zygote's pid once it has served a start (for the bench's memory view)."""
+        return self._zygote.pid if self._zygote is not None else None
 
     def pids(self, sandbox_id: str) -> list[int]:
         """Host pids of every process in the sandbox (a local-only view for tests)."""
@@ -464,7 +528,11 @@ class LocalBackend:
         shutil.rmtree(self._sandbox_dir(sandbox_id), ignore_errors=True)
 
     async def close(self) -> None:
-        """Drop this service's cgroup parent when no sandbox is left. Raises: nothing."""
+        """Stop the zygote; drop this service's cgroup parent when no sandbox is left.
+
+        Raises: nothing."""
+        if self._zygote is not None:
+            await asyncio.to_thread(self._zygote.close)
         await asyncio.to_thread(self._cgroups.remove_parent)
 
     async def leftovers(self) -> set[str]:

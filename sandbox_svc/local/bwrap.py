@@ -19,6 +19,7 @@ __all__ = [
     "INNER_UID",
     "NAMESPACES",
     "SANDBOX_RUN_DIR",
+    "HOLDER",
     "SandboxLayout",
     "bwrap_argv",
     "in_cgroups",
@@ -156,19 +157,31 @@ def sandbox_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def sandboxd_command(*, browser_warm: bool = False, kernel_warm: bool = False) -> list[str]:
-    """sandboxd inside the sandbox; browser templates start Chromium at once so a
-    pooled sandbox's first browser call pays no launch, and ``kernel_warm``
-    templates start the Python kernel while the sandbox waits in the pool.
-
-    ``-S -P``: no ``site`` work and no ``/workspace`` on ``sys.path`` (see
-    sandbox_svc.sandboxd.venv); the commands and the kernel it starts run the
-    venv's Python as usual."""
+def sandboxd_args(*, browser_warm: bool = False, kernel_warm: bool = False) -> list[str]:
+    """sandboxd's own arguments inside the sandbox; browser templates start Chromium
+    at once so a pooled sandbox's first browser call pays no launch, and
+    ``kernel_warm`` templates start the Python kernel while the sandbox waits in
+    the pool."""
     return [
-        f"{SANDBOX_VENV}/bin/python", "-S", "-P", "-m", "sandbox_svc.sandboxd",
         "--listen", f"unix:{SANDBOX_RUN_DIR}/sandboxd.sock",
         "--workspace", "/workspace",
         "--token-file", f"{SANDBOX_RUN_DIR}/token",
         *(["--browser-warm"] if browser_warm else []),
         *(["--kernel-warm"] if kernel_warm else []),
     ]
+
+
+def sandboxd_command(*, browser_warm: bool = False, kernel_warm: bool = False) -> list[str]:
+    """sandboxd inside the sandbox, started afresh (see :func:`sandboxd_args`).
+
+    ``-S -P``: no ``site`` work and no ``/workspace`` on ``sys.path`` (see
+    sandbox_svc.sandboxd.venv); the commands and the kernel it starts run the
+    venv's Python as usual."""
+    return [f"{SANDBOX_VENV}/bin/python", "-S", "-P", "-m", "sandbox_svc.sandboxd",
+            *sandboxd_args(browser_warm=browser_warm, kernel_warm=kernel_warm)]
+
+
+HOLDER = ["/bin/sh", "-c", "printf . && read -r _"]
+"""What bwrap runs when the zygote brings sandboxd (see sandbox_svc.local.handover):
+it says it runs (a byte on stdout, so bwrap has built the sandbox), then holds
+the sandbox open until its stdin, whose only writer is sandboxd, reaches EOF."""

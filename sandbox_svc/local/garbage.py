@@ -47,7 +47,7 @@ __all__ = ["GarbageCollector", "GcReport", "Leftover", "LiveInstance"]
 logger = logging.getLogger(__name__)
 
 _BOOKKEEPING = frozenset({"sb", "etc", "registry.db", "registry.db-wal", "registry.db-shm",
-                          "registry.db-journal", "uids.lock", LOCK_FILE})
+                          "registry.db-journal", "uids.lock", "zygote.log", LOCK_FILE})
 """What Sandgate itself keeps in a state dir; a dir holding only these may go."""
 _KILL_WAIT_S = 10.0
 _MNT_DETACH = 2

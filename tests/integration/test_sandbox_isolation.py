@@ -1,4 +1,8 @@
-"""Escapes fail and limits hold, from inside real sandboxes."""
+"""Escapes fail and limits hold, from inside real sandboxes.
+
+Every test runs twice: with sandboxd forked from the zygote into the sandbox
+(the default) and with sandboxd started afresh by bwrap (``SANDGATE_ZYGOTE=false``).
+"""
 
 from __future__ import annotations
 
@@ -21,11 +25,24 @@ templates:
 """
 
 
+@pytest.fixture(params=[True, False], ids=["zygote", "fresh"])
+def zygote(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
 @pytest.fixture
-async def tight_service(state_dir: Path, tmp_path: Path) -> AsyncIterator[RunningService]:
+async def service(state_dir: Path, zygote: bool) -> AsyncIterator[RunningService]:
+    running = await build_server(make_settings(state_dir, zygote=zygote))
+    yield running
+    await running.stop(grace=0.5)
+
+
+@pytest.fixture
+async def tight_service(state_dir: Path, tmp_path: Path,
+                        zygote: bool) -> AsyncIterator[RunningService]:
     (tmp_path / "templates.yaml").write_text(TIGHT)
-    running = await build_server(make_settings(state_dir,
-                                               templates_file=tmp_path / "templates.yaml"))
+    running = await build_server(make_settings(
+        state_dir, templates_file=tmp_path / "templates.yaml", zygote=zygote))
     yield running
     await running.stop(grace=0.5)
 

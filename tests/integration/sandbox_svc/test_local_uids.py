@@ -52,3 +52,4 @@ async def test_a_restarted_backend_reuses_only_the_uids_freed(
     await restarted.start(StartSpec("sbx-u3", base, "t"))
     assert _owner(state_dir, "sbx-u3") == freed != _owner(state_dir, "sbx-u2")
     await restarted.destroy("sbx-u3")
+    await restarted.close()
