@@ -277,7 +277,21 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"sandboxd: {exc}", file=sys.stderr)
         return _EXIT_USAGE
+    _watch_children_with_pidfds()
     return asyncio.run(_serve(args, token))
+
+
+def _watch_children_with_pidfds() -> None:
+    """Python 3.11 waits for each command in a new thread (ThreadedChildWatcher);
+    a pidfd on the event loop does it without one (3.12 picks it by itself).
+    Kept as it is where pidfd_open is missing (Linux before 5.3, or a filter)."""
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return
+    asyncio.set_child_watcher(asyncio.PidfdChildWatcher())
 
 
 if __name__ == "__main__":

@@ -177,7 +177,9 @@ class CommandRunner:
             raise InvalidInputError(
                 f"command is {size} bytes; at most {_MAX_COMMAND_BYTES} fit in one command "
                 "line: write a longer script to a file and run that file")
-        cwd = await asyncio.to_thread(self._resolve_cwd, spec.cwd)
+        # The workspace root needs no look-up; a path does (a thread: it may stat a lot).
+        cwd = (os.fspath(self._ws.root) if not spec.cwd
+               else await asyncio.to_thread(self._resolve_cwd, spec.cwd))
         if self._running >= self._limits.max_concurrent_commands:
             raise TooManyCommandsError(self._limits.max_concurrent_commands)
         self._running += 1
@@ -194,7 +196,7 @@ class CommandRunner:
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + timeout
-        ooms_before = await self._oom.read()
+        ooms_before = self._oom.read()
         try:
             transport, protocol = await loop.subprocess_exec(
                 lambda: _CommandProtocol(cap),
@@ -271,7 +273,7 @@ class CommandRunner:
             assert returncode is not None
             killed_by = -returncode if returncode < 0 else 0
             exit_code = 128 + killed_by if killed_by else returncode
-            ooms_after = await self._oom.read()
+            ooms_after = self._oom.read()
             yield ExitEvent(
                 exit_code=exit_code,
                 signal=killed_by,

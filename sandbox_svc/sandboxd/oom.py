@@ -8,7 +8,6 @@ SIGKILL (or whose shell reported 137) was killed for memory.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from pathlib import Path
 
@@ -21,15 +20,13 @@ class OomCounter:
     def __init__(self, path: Path | None) -> None:
         self._path = path
 
-    async def read(self) -> int | None:
+    def read(self) -> int | None:
+        """The counter now. A cgroup file: the kernel answers at once, so this is
+        read on the event loop (a thread hop per read cost more than the read)."""
         if self._path is None:
             return None
-        return await asyncio.to_thread(self._read, self._path)
-
-    @staticmethod
-    def _read(path: Path) -> int | None:
         try:
-            text = path.read_text()
+            text = self._path.read_text()
         except OSError:
             return None
         for line in text.splitlines():
