@@ -4,17 +4,19 @@ sandboxd spends most of a cold start importing grpc, protobuf and asyncio
 (about 120 ms of a 160 ms start on 2 cores). The zygote pays that once: it
 runs in a private mount namespace where the sandbox's runtime sits at the
 paths a sandbox sees (``/opt/sandgate/venv``, ``/opt/sandgate/src``), imports
-sandboxd's start-up modules, then waits for requests on the socket whose
-descriptor is its one argument (``zygote.py`` is the service's side). For
-each it forks; the fork enters the sandbox bwrap built around a holder process
-(``handover.py``), forks once more into the sandbox's pid namespace and runs
-sandboxd's ``main`` there.
+sandboxd's start-up modules, then serves the socket whose descriptor is its
+one argument (``zygote.py`` is the service's side). It keeps one fork
+waiting on that socket: the fork takes the next request, enters the sandbox
+bwrap built around a holder process (``handover.py``), forks once more into
+the sandbox's pid namespace and runs sandboxd's ``main`` there, while the
+zygote forks the next waiting one. The zygote never reads a request, so what
+one sandbox asked for is never in the memory a later sandboxd inherits.
 
-It never runs anything of a request but that: the request names a holder pid,
-the sandbox's cgroups, sandboxd's arguments and environment and the seccomp
-program, and comes from the service that started it, over a socketpair no
-one else holds. It stays single-threaded (``setns`` into a user namespace
-requires it) and exits when the service closes the socket.
+A request names a holder pid, the sandbox's cgroups, sandboxd's arguments
+and environment and the seccomp program, and comes from the service that
+started the zygote, over a socketpair no one else holds. The zygote stays
+single-threaded (``setns`` into a user namespace requires it) and exits once
+the service has closed the socket and no sandboxd it started is left.
 """
 
 from __future__ import annotations
@@ -35,8 +37,12 @@ from sandbox_svc.sandboxd.venv import enter_venv
 _MAX_REQUEST = 256 * 1024
 _MAX_STATUS = 4096
 _EXIT_HANDOVER_FAILED = 126
+_MAX_FORK_FAILURES = 3
+_intermediate_pid = 0
+"""In a fork serving a request, its own pid (its child, sandboxd, has another)."""
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_NAME = 15
+_PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -60,12 +66,13 @@ def _receive(sock: socket.socket) -> tuple[dict[str, object], list[int]] | None:
     return json.loads(data), list(fds)
 
 
-def _run_in_sandbox(request: dict[str, object], log_fd: int, hold_fd: int,
-                    status_fd: int) -> None:
-    """The fork's life: enter, fork into the pid namespace, check, run sandboxd. Never returns.
+def _enter_and_run(request: dict[str, object], log_fd: int, hold_fd: int,
+                   sock: socket.socket) -> None:
+    """The fork's life once it took a request. Never returns.
 
-    The sandboxd process writes ``ok`` to ``status_fd`` once :func:`check_confined`
-    passed; a step that fails writes why (also to the sandbox's log) instead.
+    It enters the sandbox, forks sandboxd's process into its pid namespace and
+    answers the service once that process passed :func:`check_confined` (it
+    writes ``ok`` to a pipe), or with why a step failed (also in the sandbox's log).
     """
     from sandbox_svc.local.handover import (
         HandoverError,
@@ -74,7 +81,7 @@ def _run_in_sandbox(request: dict[str, object], log_fd: int, hold_fd: int,
         finish_entering,
     )
 
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the zygote's SIG_IGN is not sandboxd's
+    status_r, status_w = os.pipe()
     status = _EXIT_HANDOVER_FAILED
     try:
         os.dup2(log_fd, 1)
@@ -86,9 +93,16 @@ def _run_in_sandbox(request: dict[str, object], log_fd: int, hold_fd: int,
             [str(p) for p in request["cgroup_procs"]],  # type: ignore[attr-defined]
             inner_uid=int(request["inner_uid"]),  # type: ignore[call-overload]
             workspace=str(request["workspace"]), seccomp=seccomp,
-            keep_fds=(1, 2, hold_fd, status_fd))
-        if os.fork() != 0:
-            os._exit(0)  # its child is in the sandbox's pid namespace; the zygote adopts it
+            keep_fds=(1, 2, hold_fd, status_r, status_w, sock.fileno()))
+        if os.fork() != 0:  # its child is in the sandbox's pid namespace
+            os.close(status_w)
+            os.close(hold_fd)
+            answer = _read_status(status_r).decode(errors="replace")
+            _answer(sock, answer or "the fork ended before it entered the sandbox")
+            os._exit(0)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the zygote's SIG_IGN is not sandboxd's
+        sock.close()
+        os.close(status_r)
         null = os.open("/dev/null", os.O_RDONLY)  # the sandbox's own
         if null != 0:
             os.dup2(null, 0)
@@ -97,8 +111,8 @@ def _run_in_sandbox(request: dict[str, object], log_fd: int, hold_fd: int,
         _libc.prctl(_PR_SET_NAME, b"sandboxd", 0, 0, 0)  # what ps and top show
         finish_entering(seccomp)
         check_confined(expected)
-        os.write(status_fd, b"ok")
-        os.close(status_fd)
+        os.write(status_w, b"ok")
+        os.close(status_w)
         os.environ.clear()
         os.environ.update({str(k): str(v) for k, v in request["env"].items()})  # type: ignore[attr-defined]
         from sandbox_svc.sandboxd.__main__ import main
@@ -109,7 +123,7 @@ def _run_in_sandbox(request: dict[str, object], log_fd: int, hold_fd: int,
     except HandoverError as exc:
         print(f"sandgate zygote: not entering the sandbox: {exc}", file=sys.stderr)
         with contextlib.suppress(OSError):
-            os.write(status_fd, str(exc).encode()[:_MAX_STATUS])
+            os.write(status_w, str(exc).encode()[:_MAX_STATUS])
     except SystemExit as exc:
         status = exc.code if isinstance(exc.code, int) else 1
     except BaseException:  # noqa: BLE001 - anything else ends the fork, with its traceback
@@ -118,7 +132,19 @@ def _run_in_sandbox(request: dict[str, object], log_fd: int, hold_fd: int,
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(status)  # never the zygote's own exit handlers
+        if os.getpid() != _intermediate_pid:  # sandboxd's process: its status is its own
+            os._exit(status)
+        # Still the fork that took the request: nothing entered; say why, once.
+        os.close(status_w)
+        _answer(sock, _read_status(status_r).decode(errors="replace")
+                or "the fork failed before it entered the sandbox (see the sandbox's log)")
+        os._exit(status)
+
+
+def _answer(sock: socket.socket, status: str) -> None:
+    answer = {"ok": True} if status == "ok" else {"ok": False, "error": status}
+    with contextlib.suppress(OSError):
+        sock.sendall(json.dumps(answer).encode())
 
 
 def _read_status(fd: int) -> bytes:
@@ -132,37 +158,58 @@ def _read_status(fd: int) -> bytes:
     return data
 
 
-def serve(sock: socket.socket) -> int:
-    """Answer requests until the service closes the socket, then reap what is left."""
-    sock.sendall(json.dumps({"ready": True, "pid": os.getpid()}).encode())
-    while True:
-        received = _receive(sock)
-        if received is None:
-            sock.close()
-            with contextlib.suppress(ChildProcessError):
-                os.wait()  # SIGCHLD ignored: returns once every child has ended
-            return 0
-        request, fds = received
-        if len(fds) != 2:
-            for fd in fds:
-                os.close(fd)
-            sock.sendall(json.dumps({"ok": False, "error": "expected 2 descriptors"}).encode())
-            continue
-        log_fd, hold_fd = fds
-        status_r, status_w = os.pipe()
-        if os.fork() == 0:
-            sock.close()
-            os.close(status_r)
-            _run_in_sandbox(request, log_fd, hold_fd, status_w)
-        for fd in (log_fd, hold_fd, status_w):
+def _wait_for_request(sock: socket.socket, taken_fd: int, zygote: int) -> None:
+    """A waiting fork: take the next request and serve it (``t`` to the zygote), or
+    see the service close the socket (``e``). Never returns."""
+    global _intermediate_pid
+    _intermediate_pid = os.getpid()
+    # A zygote that dies takes its waiting fork along, so the service's next
+    # request fails to send (and starts a new zygote) instead of going unanswered.
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != zygote:
+        os._exit(0)
+    received = _receive(sock)
+    _libc.prctl(_PR_SET_PDEATHSIG, 0, 0, 0, 0)  # a request taken is served to the end
+    with contextlib.suppress(OSError):  # the zygote is gone: serve this one regardless
+        os.write(taken_fd, b"t" if received is not None else b"e")
+    os.close(taken_fd)
+    if received is None:
+        os._exit(0)
+    request, fds = received
+    if len(fds) != 2:
+        for fd in fds:
             os.close(fd)
+        _answer(sock, "expected 2 descriptors")
+        os._exit(1)
+    _enter_and_run(request, fds[0], fds[1], sock)
+
+
+def serve(sock: socket.socket) -> int:
+    """Keep one fork waiting for the next request until the service closes the socket.
+
+    The zygote never reads a request itself: what a sandbox asked for is only
+    ever in that sandbox's own fork, never in memory a later sandboxd inherits.
+    """
+    sock.sendall(json.dumps({"ready": True, "pid": os.getpid()}).encode())
+    failures = 0
+    while failures < _MAX_FORK_FAILURES:
+        taken_r, taken_w = os.pipe()
+        zygote = os.getpid()
+        if os.fork() == 0:
+            os.close(taken_r)
+            _wait_for_request(sock, taken_w, zygote)
+        os.close(taken_w)
         try:
-            status = _read_status(status_r).decode(errors="replace")
+            taken = os.read(taken_r, 1)
         finally:
-            os.close(status_r)
-        answer = {"ok": True} if status == "ok" else {
-            "ok": False, "error": status or "the fork ended before it entered the sandbox"}
-        sock.sendall(json.dumps(answer).encode())
+            os.close(taken_r)
+        if taken == b"e":
+            break
+        failures = 0 if taken == b"t" else failures + 1  # b"": the fork died waiting
+    sock.close()
+    with contextlib.suppress(ChildProcessError):
+        os.wait()  # SIGCHLD ignored: returns once every child has ended
+    return 0
 
 
 def main() -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -135,3 +136,36 @@ async def test_a_zygote_that_died_is_replaced_on_the_next_start(
     target = await backend.start(StartSpec("sbx-zy4", Template("base"), TOKEN))
     assert await _run(target, "echo again") == "again\n"
     assert zygote.pid is not None and zygote.pid != os.getpid()
+
+
+def _memory_of(pid: int) -> bytes:
+    """Every readable mapping of ``pid`` (we are root), concatenated."""
+    chunks = []
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            span, perms = line.split()[:2]
+            if not perms.startswith("r"):
+                continue
+            start, end = (int(x, 16) for x in span.split("-"))
+            try:
+                mem.seek(start)
+                chunks.append(mem.read(end - start))
+            except (OSError, ValueError, OverflowError):
+                continue  # [vvar] and the like
+    return b"".join(chunks)
+
+
+async def test_no_sandbox_s_request_is_in_the_memory_a_later_sandboxd_inherits(
+        backend: LocalBackend) -> None:
+    earlier = f"sbx-zy{secrets.token_hex(6)}"
+    await backend.start(StartSpec(earlier, Template("base"), TOKEN))
+    # The zygote never reads a request (a fork of it does), so no later fork of it
+    # can hold one: a zygote that read them kept the id in about 15 places.
+    assert backend.zygote_pid is not None
+    assert earlier.encode() not in await asyncio.to_thread(_memory_of, backend.zygote_pid)
+    await backend.destroy(earlier)
+    later = f"sbx-zy{secrets.token_hex(6)}"
+    await backend.start(StartSpec(later, Template("base"), TOKEN))
+    memory = await asyncio.to_thread(_memory_of, _named(backend, later, "sandboxd"))
+    assert later.encode() in memory  # its own request: the search does find ids
+    assert earlier.encode() not in memory
