@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: bubblewrap isolates sandboxes; libseccomp2 builds their
-# syscall filters (the service refuses to start without it); setpriv and nsenter
-# (util-linux) drop privileges and configure namespaces; slirp4netns and nft
+# syscall filters (the service refuses to start without it); setpriv, nsenter
+# and unshare (util-linux) and mount drop privileges, configure namespaces and
+# set up the sandboxd zygote's mount namespace; slirp4netns and nft
 # give networked templates filtered egress; chromium is the browser template's
 # browser; Debian's python3 builds the venv because the sandbox must be able to
 # read the interpreter (a pyenv under /root is not readable by the unprivileged
@@ -15,8 +16,12 @@ cd "$(dirname "$0")/.."
 # service's Redis backends and Celery tasks in the tests (and in production).
 need_pkgs=()
 command -v bwrap >/dev/null || need_pkgs+=(bubblewrap)
-/sbin/ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2 ' || need_pkgs+=(libseccomp2)
-command -v setpriv >/dev/null && command -v nsenter >/dev/null || need_pkgs+=(util-linux)
+# No grep -q: it stops reading at the first match, ldconfig then dies of SIGPIPE
+# and pipefail now and then took the package for missing (and reinstalled it).
+/sbin/ldconfig -p 2>/dev/null | grep 'libseccomp\.so\.2 ' >/dev/null || need_pkgs+=(libseccomp2)
+command -v setpriv >/dev/null && command -v nsenter >/dev/null \
+  && command -v unshare >/dev/null || need_pkgs+=(util-linux)
+command -v mount >/dev/null || need_pkgs+=(mount)
 command -v slirp4netns >/dev/null || need_pkgs+=(slirp4netns)
 command -v nft >/dev/null || [ -x /usr/sbin/nft ] || need_pkgs+=(nftables)
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium fonts-dejavu-core)

@@ -132,6 +132,8 @@ class LocalBackend:
         packages: source packages sandboxd needs inside.
         uid_base: the first host uid a sandbox runs as.
         uid_count: how many host uids (so sandboxes at once) this backend may use.
+        zygote: forks sandboxd into each sandbox without a ``rootfs``; None
+            starts sandboxd afresh in every one.
 
     Raises:
         Nothing on construction; :meth:`for_host` checks the host.
@@ -158,7 +160,8 @@ class LocalBackend:
 
         Raises:
             IsolationUnavailableError: not Linux, not root, a tool or cgroup
-                controller missing, or a path sandboxes cannot reach.
+                controller missing, a path sandboxes cannot reach, or the
+                zygote (``zygote=True``) could not start.
         """
         if sys.platform != "linux":
             raise IsolationUnavailableError("the local backend needs Linux (namespaces, cgroups)")
@@ -197,7 +200,10 @@ class LocalBackend:
         for source in backend._packages:
             compileall.compile_dir(str(source), quiet=1)
         if backend._zygote is not None:
-            backend._zygote.start()  # it imports while the service starts up
+            try:
+                backend._zygote.start()  # it imports while the service starts up
+            except BackendError as exc:
+                raise IsolationUnavailableError(str(exc)) from None
         return backend
 
     def _prepare_state_dir(self) -> None:

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "HOLDER",
     "INNER_UID",
     "NAMESPACES",
     "SANDBOX_RUN_DIR",
-    "HOLDER",
     "SandboxLayout",
     "bwrap_argv",
     "in_cgroups",

@@ -37,7 +37,7 @@ def _zygote_argv(venv: Path, packages: Sequence[Path], control_fd: int) -> list[
     """unshare + a shell that binds the runtime at the sandbox's paths, then execs Python.
 
     The tmpfs over /opt exists only in the zygote's mount namespace; the host's
-    /opt is untouched.
+    /opt is untouched (an empty one is made first if the host has none).
     """
     binds = [f"mount --bind -o ro {shlex.quote(str(venv))} {SANDBOX_VENV}"]
     dirs = [SANDBOX_VENV]
