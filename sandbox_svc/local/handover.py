@@ -31,7 +31,15 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["CLONE_FLAGS", "Confinement", "check_confined", "enter_sandbox"]
+__all__ = [
+    "CLONE_FLAGS",
+    "Confinement",
+    "HandoverError",
+    "check_confined",
+    "enter_sandbox",
+    "finish_entering",
+    "prctl",
+]
 
 CLONE_FLAGS = {
     "ipc": 0x08000000, "uts": 0x04000000, "net": 0x40000000, "cgroup": 0x02000000,
@@ -49,6 +57,12 @@ _CAPABILITY_VERSION_3 = 0x20080522
 _CAP_FIELDS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+def prctl(option: int, arg2: object = 0, arg3: object = 0) -> int:
+    """prctl(2); 0 (or the option's value) or -1, then ``ctypes.get_errno()`` says why."""
+    result: int = _libc.prctl(option, arg2, arg3, 0, 0)
+    return result
 
 
 class HandoverError(Exception):
@@ -76,10 +90,10 @@ class Confinement:
 
 
 def _drop_capabilities() -> None:
-    _check(_libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0),
+    _check(prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL),
            "clearing ambient capabilities")
     cap = 0
-    while _libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
+    while prctl(_PR_CAPBSET_DROP, cap) == 0:
         cap += 1  # EINVAL past the kernel's last capability ends the loop
     if cap < 38:  # CAP_CHECKPOINT_RESTORE, the last of Linux 5.9; older kernels stop earlier
         raise HandoverError(f"dropping the bounding set stopped at capability {cap}")
@@ -91,7 +105,7 @@ def _drop_capabilities() -> None:
 def _load_seccomp(program: bytes) -> None:
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
-    _check(_libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0),
+    _check(prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog)),
            "loading the seccomp program")
 
 
@@ -137,7 +151,7 @@ def enter_sandbox(holder_pid: int, cgroup: str, cgroup_procs: Sequence[str], *,
     os.setresgid(inner_uid, inner_uid, inner_uid)
     os.setresuid(inner_uid, inner_uid, inner_uid)
     _drop_capabilities()
-    _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "setting no_new_privs")
+    _check(prctl(_PR_SET_NO_NEW_PRIVS, 1), "setting no_new_privs")
     _close_all_but(keep_fds)
     return Confinement(uid=inner_uid, namespaces=inodes, seccomp=seccomp is not None)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import array
 import base64
 import contextlib
-import ctypes
 import json
 import os
 import signal
@@ -32,18 +31,22 @@ import socket
 import sys
 import traceback
 
+from sandbox_svc.local.handover import (
+    HandoverError,
+    check_confined,
+    enter_sandbox,
+    finish_entering,
+    prctl,
+)
 from sandbox_svc.sandboxd.venv import enter_venv
 
 _MAX_REQUEST = 256 * 1024
 _MAX_STATUS = 4096
 _EXIT_HANDOVER_FAILED = 126
 _MAX_FORK_FAILURES = 3
-_intermediate_pid = 0
-"""In a fork serving a request, its own pid (its child, sandboxd, has another)."""
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_NAME = 15
 _PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _preimport() -> None:
@@ -74,13 +77,7 @@ def _enter_and_run(request: dict[str, object], log_fd: int, hold_fd: int,
     answers the service once that process passed :func:`check_confined` (it
     writes ``ok`` to a pipe), or with why a step failed (also in the sandbox's log).
     """
-    from sandbox_svc.local.handover import (
-        HandoverError,
-        check_confined,
-        enter_sandbox,
-        finish_entering,
-    )
-
+    intermediate = os.getpid()  # sandboxd's process, forked below, has another
     status_r, status_w = os.pipe()
     status = _EXIT_HANDOVER_FAILED
     try:
@@ -108,7 +105,7 @@ def _enter_and_run(request: dict[str, object], log_fd: int, hold_fd: int,
             os.dup2(null, 0)
             os.close(null)
         os.set_inheritable(hold_fd, False)  # sandboxd holds it; its commands must not
-        _libc.prctl(_PR_SET_NAME, b"sandboxd", 0, 0, 0)  # what ps and top show
+        prctl(_PR_SET_NAME, b"sandboxd")  # what ps and top show
         finish_entering(seccomp)
         check_confined(expected)
         os.write(status_w, b"ok")
@@ -132,7 +129,7 @@ def _enter_and_run(request: dict[str, object], log_fd: int, hold_fd: int,
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-        if os.getpid() != _intermediate_pid:  # sandboxd's process: its status is its own
+        if os.getpid() != intermediate:  # sandboxd's process: its status is its own
             os._exit(status)
         # Still the fork that took the request: nothing entered; say why, once.
         os.close(status_w)
@@ -161,15 +158,13 @@ def _read_status(fd: int) -> bytes:
 def _wait_for_request(sock: socket.socket, taken_fd: int, zygote: int) -> None:
     """A waiting fork: take the next request and serve it (``t`` to the zygote), or
     see the service close the socket (``e``). Never returns."""
-    global _intermediate_pid
-    _intermediate_pid = os.getpid()
     # A zygote that dies takes its waiting fork along, so the service's next
     # request fails to send (and starts a new zygote) instead of going unanswered.
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != zygote:
         os._exit(0)
     received = _receive(sock)
-    _libc.prctl(_PR_SET_PDEATHSIG, 0, 0, 0, 0)  # a request taken is served to the end
+    prctl(_PR_SET_PDEATHSIG, 0)  # a request taken is served to the end
     with contextlib.suppress(OSError):  # the zygote is gone: serve this one regardless
         os.write(taken_fd, b"t" if received is not None else b"e")
     os.close(taken_fd)
@@ -228,7 +223,7 @@ def main() -> int:
     # (subreaper) and are reaped at once (SIGCHLD ignored): an orphan would
     # otherwise go to the host's init, and a sandbox's pid namespace cannot end
     # while a zombie of it waits there to be reaped.
-    if _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    if prctl(_PR_SET_CHILD_SUBREAPER, 1) != 0:
         print("sandgate zygote: cannot become a child subreaper", file=sys.stderr)
         return 1
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)

@@ -25,11 +25,12 @@ from sandbox_svc.backend import SandboxBackend, StartSpec
 from sandbox_svc.errors import BackendError, PauseUnsupportedError
 from sandbox_svc.kubernetes.backend import KubernetesBackend
 from sandbox_svc.kubernetes.config import KubernetesSettings, open_api
-from sandbox_svc.local.backend import LocalBackend
 from sandbox_svc.pod_settings import PodSettings
 from sandbox_svc.templates import Template
 from sandgate.sandbox.v1 import runtime_service_pb2 as rpb
 from sandgate.sandbox.v1 import runtime_service_pb2_grpc as rpb_grpc
+
+from .conftest import opened_backend
 
 
 @dataclass(frozen=True)
@@ -48,18 +49,13 @@ async def _local() -> AsyncIterator[BackendUnderTest]:
     state = Path(tempfile.mkdtemp(prefix="sg-", dir="/tmp"))
     state.chmod(0o711)
     try:
-        backend = await asyncio.to_thread(LocalBackend.for_host, state, uid_count=4)
-        # A root filesystem without an interpreter: bwrap runs, sandboxd cannot.
-        rootfs = state / "empty-rootfs"
-        (rootfs / "usr").mkdir(parents=True)
-        rootfs.chmod(0o755)
-        try:
+        async with opened_backend(state, uid_count=4) as backend:
+            # A root filesystem without an interpreter: bwrap runs, sandboxd cannot.
+            rootfs = state / "empty-rootfs"
+            (rootfs / "usr").mkdir(parents=True)
+            rootfs.chmod(0o755)
             yield BackendUnderTest(backend, Template("base"),
                                    Template("broken", rootfs=str(rootfs)))
-        finally:
-            for leftover in await backend.leftovers():
-                await backend.destroy(leftover)
-            await backend.close()
     finally:
         shutil.rmtree(state, ignore_errors=True)
 

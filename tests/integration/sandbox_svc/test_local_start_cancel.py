@@ -18,6 +18,8 @@ from sandbox_svc.backend import StartSpec
 from sandbox_svc.local.backend import LocalBackend
 from sandbox_svc.templates import Template
 
+from .conftest import opened_backend
+
 UID_BASE = 232_000
 DELAYS_S = (0.0, 0.001, 0.002, 0.004, 0.008, 0.016, 0.03, 0.06, 0.12)
 
@@ -25,12 +27,9 @@ DELAYS_S = (0.0, 0.001, 0.002, 0.004, 0.008, 0.016, 0.03, 0.06, 0.12)
 @pytest.fixture(params=[True, False], ids=["zygote", "fresh"])
 async def backend(state_dir: Path, request: pytest.FixtureRequest,
                   ) -> AsyncIterator[LocalBackend]:
-    opened = await asyncio.to_thread(LocalBackend.for_host, state_dir, uid_base=UID_BASE,
-                                     uid_count=1, zygote=request.param)
-    yield opened
-    for leftover in await opened.leftovers():
-        await opened.destroy(leftover)
-    await opened.close()
+    async with opened_backend(state_dir, uid_base=UID_BASE, uid_count=1,
+                              zygote=request.param) as opened:
+        yield opened
 
 
 def _processes_of(uid: int) -> list[str]:

@@ -13,17 +13,15 @@ from sandbox_svc.errors import SandboxLimitError
 from sandbox_svc.local.backend import LocalBackend
 from sandbox_svc.templates import Template
 
+from .conftest import opened_backend
+
 UID_BASE = 231_000
 
 
 @pytest.fixture
 async def backend(state_dir: Path) -> AsyncIterator[LocalBackend]:
-    opened = await asyncio.to_thread(LocalBackend.for_host, state_dir, uid_base=UID_BASE,
-                                     uid_count=2)
-    yield opened
-    for leftover in await opened.leftovers():
-        await opened.destroy(leftover)
-    await opened.close()
+    async with opened_backend(state_dir, uid_base=UID_BASE, uid_count=2) as opened:
+        yield opened
 
 
 def _owner(state_dir: Path, sandbox_id: str) -> int:

@@ -25,18 +25,16 @@ from sandbox_svc.templates import Template
 from sandgate.sandbox.v1 import runtime_service_pb2 as rpb
 from sandgate.sandbox.v1 import runtime_service_pb2_grpc as rpb_grpc
 
+from .conftest import opened_backend
+
 UID_BASE = 233_000
 TOKEN = "zygote-test-token"
 
 
 @pytest.fixture
 async def backend(state_dir: Path) -> AsyncIterator[LocalBackend]:
-    opened = await asyncio.to_thread(LocalBackend.for_host, state_dir, uid_base=UID_BASE,
-                                     uid_count=2)
-    yield opened
-    for leftover in await opened.leftovers():
-        await opened.destroy(leftover)
-    await opened.close()
+    async with opened_backend(state_dir, uid_base=UID_BASE, uid_count=2) as opened:
+        yield opened
 
 
 def _status(pid: int) -> dict[str, str]:
