@@ -129,13 +129,17 @@ class Upkeep:
         Raises:
             BackendError: a pooled sandbox did not start.
         """
-        for view in await self.pool_status():
-            missing = view.target_size - view.ready - view.starting
-            for _ in range(max(missing, 0)):
+        for template in self._life.catalog.all():
+            # Counted again before each start, not once: managers sharing the
+            # registry refill the same pool, and a count taken before a long
+            # start would make each of them start what the others already have.
+            for _ in range(template.pool_size):  # bound: never more starts than the target
+                (view,) = await self.pool_status(template.name)
+                if view.ready + view.starting >= view.target_size:
+                    break
                 try:
                     async with self._life.slot(evict=False):  # a pool waits for room
-                        await self._life.launch(self._life.catalog.get(view.template),
-                                                tenant="")
+                        await self._life.launch(template, tenant="")
                 except SandboxLimitError:
                     return
                 await self._life.update_gauges()

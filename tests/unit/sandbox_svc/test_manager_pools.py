@@ -88,3 +88,14 @@ async def test_stop_ends_a_pool_refill_whose_clean_up_fails() -> None:
             await anyio.sleep(0.01)
         await manager.stop(delete_all=False)
     assert [t for t in asyncio.all_tasks() if t.get_name() == "sandgate-pool"] == []
+
+
+async def test_managers_sharing_a_registry_fill_one_pool_to_its_size_not_beyond() -> None:
+    """Each counts the pool again before every start, so neither starts what the other has."""
+    registry = MemoryRegistry()
+    managers = [SandboxManager(catalog(2), registry, FakeBackend(start_delay_s=0.05),
+                               Limits(max_sandboxes=8, reap_interval_s=3600)) for _ in range(2)]
+    with anyio.fail_after(5):
+        await asyncio.gather(*(m.fill_pools() for m in managers))
+    (view,) = await managers[0].pool_status("base")
+    assert (view.ready, view.starting) == (2, 0)
