@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sandgate.service.keys import ApiKeySettings
+from sandgate.service.ports import ListenPort
 
 __all__ = ["AgentSettings", "default_state_dir"]
 
@@ -38,9 +39,9 @@ class AgentSettings(BaseSettings, ApiKeySettings):
     """The app to serve, as ``module:attribute`` (an :class:`AgentApp`)."""
     host: str = Field("127.0.0.1", validation_alias=_alias("AGENT_HOST"))
     """Address of the HTTP and gRPC listeners; forced to 127.0.0.1 without keys."""
-    port: int = Field(8090, validation_alias=_alias("AGENT_PORT"))
+    port: ListenPort = Field(8090, validation_alias=_alias("AGENT_PORT"))
     """HTTP: ``/process``, health, custom endpoints, tasks (0 picks a free port)."""
-    grpc_port: int | None = Field(8003, validation_alias=_alias("AGENT_GRPC_PORT"))
+    grpc_port: ListenPort | None = Field(8003, validation_alias=_alias("AGENT_GRPC_PORT"))
     """``sandgate.agent.v1.AgentService`` (0 picks a free port; unset disables it)."""
     api_keys: str = Field("", validation_alias=_alias("AGENT_API_KEYS", "SANDGATE_API_KEYS"))
     """Comma-separated ``key=tenant`` pairs accepted as ``Authorization: Bearer key``."""
@@ -62,13 +63,6 @@ class AgentSettings(BaseSettings, ApiKeySettings):
     max_request_bytes: int = Field(4 * 1024 * 1024,
                                    validation_alias=_alias("AGENT_MAX_REQUEST_BYTES"))
     """Largest request body accepted (HTTP 413 / gRPC RESOURCE_EXHAUSTED)."""
-
-    @field_validator("port", "grpc_port")
-    @classmethod
-    def _port(cls, value: int | None) -> int | None:
-        if value is not None and not 0 <= value <= 65535:
-            raise ValueError("ports must be in [0, 65535]")
-        return value
 
     @field_validator("task_concurrency")
     @classmethod

@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sandgate.service.keys import ApiKeySettings, parse_pairs
+from sandgate.service.ports import ListenPort
 
 __all__ = ["DEFAULT_TOOL_TEMPLATES", "GatewaySettings"]
 
@@ -32,9 +33,9 @@ class GatewaySettings(BaseSettings, ApiKeySettings):
 
     host: str = Field("127.0.0.1", validation_alias=_alias("GATEWAY_HOST"))
     """Address of the MCP HTTP and gRPC listeners; forced to 127.0.0.1 without keys."""
-    port: int = Field(8000, validation_alias=_alias("GATEWAY_PORT"))
+    port: ListenPort = Field(8000, validation_alias=_alias("GATEWAY_PORT"))
     """MCP over streamable HTTP at ``http://host:port/mcp`` (0 picks a free port)."""
-    grpc_port: int = Field(8001, validation_alias=_alias("GATEWAY_GRPC_PORT"))
+    grpc_port: ListenPort = Field(8001, validation_alias=_alias("GATEWAY_GRPC_PORT"))
     """``sandgate.gateway.v1.ToolGateway`` (0 picks a free port)."""
     workers: int = Field(1, validation_alias=_alias("GATEWAY_WORKERS"))
     """Processes serving MCP HTTP on ``port`` (the kernel spreads connections over them,
@@ -80,13 +81,6 @@ class GatewaySettings(BaseSettings, ApiKeySettings):
     audit_log: Path | None = Field(None, validation_alias=_alias("AUDIT_LOG"))
     """File the audit log (one JSON line per call) is appended to; unset logs it to the
     ``sandgate.audit`` logger."""
-
-    @field_validator("port", "grpc_port")
-    @classmethod
-    def _port(cls, value: int) -> int:
-        if not 0 <= value <= 65535:
-            raise ValueError("ports must be in [0, 65535]")
-        return value
 
     @field_validator("workers")
     @classmethod

@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sandgate.service.keys import ApiKeySettings
+from sandgate.service.ports import ListenPort
 
 __all__ = ["SandboxServiceSettings", "default_state_dir"]
 
@@ -36,7 +37,7 @@ class SandboxServiceSettings(BaseSettings, ApiKeySettings):
 
     host: str = Field("127.0.0.1", validation_alias=_alias("HOST", "HOST"))
     """Address the gRPC server binds; forced to 127.0.0.1 when no API key is set."""
-    port: int = Field(8002, validation_alias=_alias("SANDBOX_PORT", "PORT"))
+    port: ListenPort = Field(8002, validation_alias=_alias("SANDBOX_PORT", "PORT"))
     """gRPC port of SandboxService (0 picks a free one)."""
     state_dir: Path = Field(
         default_factory=default_state_dir,
@@ -68,7 +69,7 @@ class SandboxServiceSettings(BaseSettings, ApiKeySettings):
     """Local backend: fork sandboxd from a pre-imported zygote into each new sandbox
     (bwrap still builds every sandbox); False starts sandboxd afresh in each."""
     reap_interval_s: float = Field(5.0, validation_alias=_alias("REAP_INTERVAL_S"))
-    metrics_port: int | None = Field(None, validation_alias=_alias("SANDBOX_METRICS_PORT"))
+    metrics_port: ListenPort | None = Field(None, validation_alias=_alias("SANDBOX_METRICS_PORT"))
     """Prometheus /metrics port; unset disables the endpoint."""
     redis_enabled: bool = Field(False, validation_alias=_alias("REDIS_ENABLED", "REDIS_ENABLED"))
     k8s_namespace: str = Field("default", validation_alias=_alias("K8S_NAMESPACE", "K8S_NAMESPACE"))
