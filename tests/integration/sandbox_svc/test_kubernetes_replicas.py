@@ -132,6 +132,7 @@ async def test_two_replicas_racing_for_sessions_never_hand_out_one_pod_twice(
     first = await replicas(pool=4)
     second = await replicas(pool=4)
     await _pool_ready(first, 4)
+    warm = fake.names("pods")
     calls = [(first if (s + n) % 2 else second).acquire("acme", "u", f"s{s}", "base")
              for s in range(10) for n in range(3)]
     async with asyncio.timeout(60):
@@ -143,7 +144,11 @@ async def test_two_replicas_racing_for_sessions_never_hand_out_one_pod_twice(
     chosen = [next(iter(ids)) for ids in by_session.values()]
     assert len(set(chosen)) == 10  # no Pod serves two sessions
     assert sum(newly for _, newly, _ in results) == 10
-    assert sum(hit for _, _, hit in results) >= 4  # the warm Pods were used
+    # The warm Pods were used, though not necessarily all: the two replicas
+    # binding one session may each claim a warm Pod, and the loser gives its
+    # Pod back only after a third session, finding none warm, started one cold.
+    assert sum(hit for _, _, hit in results) >= 1
+    assert warm <= fake.names("pods")  # a Pod given back stays in the pool
     assert set(chosen) <= fake.names("pods")
     await _pool_ready(first, 4)
     # Stopped, so nothing is in flight: a ready pool with nothing starting is
