@@ -32,7 +32,14 @@ def make_settings(state_dir: Path, **overrides: object) -> SandboxServiceSetting
 
 
 @pytest.fixture
-async def service(state_dir: Path) -> AsyncIterator[RunningService]:
-    running = await build_server(make_settings(state_dir))
+def zygote() -> bool:
+    """Whether sandboxd is forked from the zygote (the default); a module that
+    overrides this fixture runs its ``service`` both ways."""
+    return True
+
+
+@pytest.fixture
+async def service(state_dir: Path, zygote: bool) -> AsyncIterator[RunningService]:
+    running = await build_server(make_settings(state_dir, zygote=zygote))
     yield running
     await running.stop(grace=0.5)

@@ -31,13 +31,6 @@ def zygote(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture
-async def service(state_dir: Path, zygote: bool) -> AsyncIterator[RunningService]:
-    running = await build_server(make_settings(state_dir, zygote=zygote))
-    yield running
-    await running.stop(grace=0.5)
-
-
-@pytest.fixture
 async def tight_service(state_dir: Path, tmp_path: Path,
                         zygote: bool) -> AsyncIterator[RunningService]:
     (tmp_path / "templates.yaml").write_text(TIGHT)
