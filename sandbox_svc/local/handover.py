@@ -139,14 +139,12 @@ def enter_sandbox(holder_pid: int, cgroup: str, cgroup_procs: Sequence[str], *,
             handle.write(str(os.getpid()))
     os.setgroups([])
     for name, flag in CLONE_FLAGS.items():
-        if name == "mnt":
-            _check(_libc.setns(ns_fds[name], flag), "joining the mount namespace")
+        _check(_libc.setns(ns_fds[name], flag), f"joining the {name} namespace")
+        os.close(ns_fds[name])
+        if name == "mnt":  # the holder's root, before the user namespace takes our rights
             os.fchdir(root)
             os.chroot(".")
             os.chdir(workspace)
-        else:
-            _check(_libc.setns(ns_fds[name], flag), f"joining the {name} namespace")
-        os.close(ns_fds[name])
     os.close(root)
     os.setresgid(inner_uid, inner_uid, inner_uid)
     os.setresuid(inner_uid, inner_uid, inner_uid)
